@@ -1,0 +1,54 @@
+//! Benchmarks against the real Postgres and Redis on this machine.
+//!
+//! ```text
+//! cargo run --release -p bench -- outbox [--events N] [--relays K] [--runs R]
+//! cargo run --release -p bench -- idle-memory [--settle-secs S]
+//! cargo run --release -p bench -- all
+//! ```
+//! Each scenario prints its figures (median of the runs) and the machine's own reference.
+
+mod idle_memory;
+mod outbox;
+mod stores;
+
+use anyhow::{bail, Result};
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let scenario = args.first().map(String::as_str).unwrap_or("all");
+    match scenario {
+        "outbox" => {
+            outbox::run(
+                arg(&args, "--events", 200_000),
+                arg(&args, "--relays", 1),
+                arg(&args, "--runs", 3),
+            )
+            .await
+        }
+        "idle-memory" => idle_memory::run(arg(&args, "--settle-secs", 10)).await,
+        "all" => {
+            outbox::run(200_000, 1, 3).await?;
+            outbox::run(200_000, 2, 3).await?;
+            idle_memory::run(10).await
+        }
+        other => bail!("unknown scenario {other:?}; try outbox, idle-memory or all"),
+    }
+}

@@ -1,0 +1,9 @@
+//! The stores: Postgres (system of record) and Redis (queues, limits, caches).
+
+mod pg;
+pub mod redis;
+mod tenant;
+
+pub use pg::{connect, migrate, ping, DbError};
+pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+pub use tenant::{begin_tenant, TENANT_ROLE};

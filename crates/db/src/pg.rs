@@ -1,0 +1,49 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use kloyst_config::sections::DatabaseSettings;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid DATABASE_URL: {0}")]
+    Url(sqlx::Error),
+    #[error("postgres: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("postgres did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A lazily-connecting pool: a service starts (and reports not-ready) while Postgres is
+/// down, and recovers by itself when it comes back.
+pub fn connect(settings: &DatabaseSettings, application_name: &str) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(settings.url.expose())
+        .map_err(DbError::Url)?
+        .application_name(application_name);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        // Postgres restarted: a dead connection is found here instead of failing a request.
+        .test_before_acquire(true)
+        .connect_lazy_with(options))
+}
+
+/// Applies the migrations embedded in this binary. Run once per deploy by `kloyst-admin
+/// migrate`; replicas never race to migrate.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::migrate!("../../migrations").run(pool).await?;
+    Ok(())
+}
+
+/// Readiness probe: one round trip, bounded.
+pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
+    tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool))
+        .await
+        .map_err(|_| DbError::Timeout(timeout))??;
+    Ok(())
+}

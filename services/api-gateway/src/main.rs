@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kloyst_http::service::main::<api_gateway::ApiGateway>()
+}

@@ -1,0 +1,106 @@
+//! worker-pool: consumes jobs from Redis streams and runs them (dispatch to Meta, mail, …).
+//! Serves only health, readiness and metrics over HTTP. Any number of copies share the work
+//! through one consumer group.
+
+mod jobs;
+
+use std::time::Duration;
+
+use axum::Router;
+use kloyst_config::sections::{self, CommonSettings, TelemetrySettings};
+use kloyst_config::{ConfigError, Env};
+use kloyst_http::health::{self, HealthState};
+use kloyst_http::middleware::{self, Limits};
+use kloyst_http::service::{BoxError, Service};
+use kloyst_queue::{Queue, QueueConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use jobs::JobRouter;
+
+/// The stream of background jobs and the consumer group every worker-pool copy joins.
+pub const JOBS_STREAM: &str = "jobs";
+pub const CONSUMER_GROUP: &str = "worker-pool";
+
+/// Configuration of the worker-pool (see `.env.example`).
+#[derive(Clone, Debug)]
+pub struct WorkerPool {
+    pub common: CommonSettings,
+    /// `METRICS_PORT`, default 9101.
+    pub port: u16,
+    /// `WORKER_CONCURRENCY` (32), `JOB_MAX_ATTEMPTS` (5), `JOB_VISIBILITY_TIMEOUT` (30s).
+    pub queue: QueueConfig,
+}
+
+impl Service for WorkerPool {
+    const NAME: &'static str = "worker-pool";
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env(env)?;
+        let defaults = QueueConfig::with_prefix(common.redis.key_prefix.clone());
+        let queue = QueueConfig {
+            concurrency: env.parse_or("WORKER_CONCURRENCY", 32)?,
+            max_attempts: env.parse_or("JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
+            visibility_timeout: env
+                .duration_or("JOB_VISIBILITY_TIMEOUT", defaults.visibility_timeout)?,
+            shutdown_grace: common.shutdown_grace,
+            ..defaults
+        };
+        Ok(Self {
+            port: sections::port(env, "METRICS_PORT", 9101)?,
+            common,
+            queue,
+        })
+    }
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.common.telemetry
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
+        self.run_with(JobRouter::new(), listener, shutdown).await
+    }
+}
+
+impl WorkerPool {
+    /// Runs with the given job handlers (the domain crates register theirs here).
+    pub async fn run_with(
+        self,
+        router: JobRouter,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), BoxError> {
+        let pg = kloyst_db::connect(&self.common.database, Self::NAME)?;
+        let redis = kloyst_db::redis::connect(&self.common.redis)?;
+        let queue = Queue::new(redis.clone(), self.queue, JOBS_STREAM);
+        let consumer_name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let consumer = queue.consumer(CONSUMER_GROUP, &consumer_name).await?;
+        tracing::info!(
+            consumer = consumer_name,
+            kinds = ?router.kinds().collect::<Vec<_>>(),
+            "consuming jobs"
+        );
+        let app = middleware::stack(
+            Router::new().merge(health::routes(
+                HealthState::new(Self::NAME, pg, redis),
+                None,
+            )),
+            Self::NAME,
+            Limits {
+                body_bytes: 64 * 1024,
+                request_timeout: Duration::from_secs(10),
+            },
+        );
+        let (served, report) = tokio::join!(
+            kloyst_http::server::serve(listener, app, shutdown.clone()),
+            kloyst_queue::run_consumer(consumer, router, shutdown.clone()),
+        );
+        tracing::info!(?report, "job consumer stopped");
+        served?;
+        Ok(())
+    }
+}
