@@ -30,7 +30,7 @@ pub async fn run(events: i64, relays: usize, runs: usize) -> Result<()> {
         .bind(events)
         .execute(&stores.pg)
         .await?;
-        sqlx::query("VACUUM ANALYZE outbox_events")
+        sqlx::raw_sql("VACUUM ANALYZE outbox_events")
             .execute(&stores.pg)
             .await?;
         stores.drop_redis_keys().await?;

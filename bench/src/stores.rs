@@ -22,11 +22,13 @@ pub async fn fresh(name: &str) -> Result<BenchStores> {
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
         .context("connect to Postgres")?;
-    sqlx::raw_sql(&format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-    ))
-    .execute(&mut admin)
-    .await?;
+    // Two statements: a multi-statement string would run in one implicit transaction.
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
     let database_url = format!("{server}/{name}");
     let env = Env::from_pairs([
         ("DATABASE_URL", database_url.as_str()),
