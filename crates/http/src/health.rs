@@ -15,6 +15,7 @@ use kloyst_db::PgPool;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::middleware::{self, Limits};
 
 #[derive(Clone)]
 pub struct HealthState {
@@ -50,6 +51,19 @@ pub fn routes<S>(state: HealthState, prefix: Option<&str>) -> Router<S> {
             .route(&format!("{prefix}/readyz"), get(readyz));
     }
     router.with_state(state)
+}
+
+/// The whole HTTP app of a worker process: health, readiness and metrics, nothing else.
+pub fn worker_app(state: HealthState) -> Router {
+    let service = state.service;
+    middleware::stack(
+        routes(state, None),
+        service,
+        Limits {
+            body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+        },
+    )
 }
 
 async fn healthz(State(state): State<HealthState>) -> Json<Value> {

@@ -5,8 +5,10 @@ use std::error::Error;
 use std::future::Future;
 use std::process::ExitCode;
 
-use kloyst_config::sections::TelemetrySettings;
+use kloyst_config::sections::CommonSettings;
 use kloyst_config::{ConfigError, Env};
+use kloyst_db::redis::RedisPool;
+use kloyst_db::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +21,8 @@ pub trait Service: Sized + Send + 'static {
 
     fn from_env(env: &Env) -> Result<Self, ConfigError>;
 
-    fn telemetry(&self) -> &TelemetrySettings;
+    /// The stores, logging and shutdown settings every service has.
+    fn common(&self) -> &CommonSettings;
 
     /// The HTTP port: the API for the HTTP services, metrics and health for the workers.
     fn port(&self) -> u16;
@@ -52,7 +55,7 @@ pub fn main<S: Service>() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let _telemetry = match kloyst_telemetry::init_tracing(S::NAME, config.telemetry()) {
+        let _telemetry = match kloyst_telemetry::init_tracing(S::NAME, &config.common().telemetry) {
             Ok(guard) => guard,
             Err(error) => {
                 eprintln!("{}: {error}", S::NAME);
@@ -79,4 +82,25 @@ pub fn main<S: Service>() -> ExitCode {
             }
         }
     })
+}
+
+/// The two stores, as every service connects to them: lazily, so a service starts (and
+/// reports not-ready) while one is down.
+#[derive(Clone)]
+pub struct Stores {
+    pub pg: PgPool,
+    pub redis: RedisPool,
+}
+
+impl Stores {
+    pub fn connect(service: &'static str, common: &CommonSettings) -> Result<Self, BoxError> {
+        Ok(Self {
+            pg: kloyst_db::connect(&common.database, service)?,
+            redis: kloyst_db::redis::connect(&common.redis)?,
+        })
+    }
+
+    pub fn health(&self, service: &'static str) -> crate::health::HealthState {
+        crate::health::HealthState::new(service, self.pg.clone(), self.redis.clone())
+    }
 }

@@ -76,6 +76,9 @@ pub fn free_port() -> u16 {
 pub fn spawn_binary(path: &str, vars: &[(&str, String)]) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(path);
     command
+        // Outside the checkout, so a developer's .env (read by dotenvy from the working
+        // directory and its parents) cannot add configuration the test did not give.
+        .current_dir(std::env::temp_dir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")

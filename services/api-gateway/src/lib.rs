@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use axum::Router;
-use kloyst_config::sections::{self, AuthSettings, CommonSettings, DataKey, TelemetrySettings};
+use kloyst_config::sections::{self, AuthSettings, CommonSettings, DataKey};
 use kloyst_config::{ConfigError, Env};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
-use kloyst_http::service::{BoxError, Service};
+use kloyst_http::service::{BoxError, Service, Stores};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -42,8 +42,8 @@ impl Service for ApiGateway {
         })
     }
 
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.common.telemetry
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 
     fn port(&self) -> u16 {
@@ -51,10 +51,8 @@ impl Service for ApiGateway {
     }
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
-        let pg = kloyst_db::connect(&self.common.database, Self::NAME)?;
-        let redis = kloyst_db::redis::connect(&self.common.redis)?;
-        let health = HealthState::new(Self::NAME, pg, redis);
-        let app = middleware::stack(router(health), Self::NAME, self.limits);
+        let stores = Stores::connect(Self::NAME, &self.common)?;
+        let app = middleware::stack(router(stores.health(Self::NAME)), Self::NAME, self.limits);
         kloyst_http::server::serve(listener, app, shutdown).await?;
         Ok(())
     }

@@ -1,14 +1,10 @@
 //! outbox-relay: publishes committed outbox events to Redis streams.
 //! Serves only health, readiness and metrics over HTTP.
 
-use std::time::Duration;
-
-use axum::Router;
-use kloyst_config::sections::{self, CommonSettings, TelemetrySettings};
+use kloyst_config::sections::{self, CommonSettings};
 use kloyst_config::{ConfigError, Env};
-use kloyst_http::health::{self, HealthState};
-use kloyst_http::middleware::{self, Limits};
-use kloyst_http::service::{BoxError, Service};
+use kloyst_http::health;
+use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_outbox::{Relay, RelaySettings};
 use kloyst_queue::QueueConfig;
 use tokio::net::TcpListener;
@@ -48,8 +44,8 @@ impl Service for OutboxRelay {
         })
     }
 
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.common.telemetry
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 
     fn port(&self) -> u16 {
@@ -57,21 +53,10 @@ impl Service for OutboxRelay {
     }
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
-        let pg = kloyst_db::connect(&self.common.database, Self::NAME)?;
-        let redis = kloyst_db::redis::connect(&self.common.redis)?;
+        let stores = Stores::connect(Self::NAME, &self.common)?;
         let queue_config = QueueConfig::with_prefix(self.common.redis.key_prefix.clone());
-        let relay = Relay::new(pg.clone(), redis.clone(), queue_config, self.relay);
-        let app = middleware::stack(
-            Router::new().merge(health::routes(
-                HealthState::new(Self::NAME, pg, redis),
-                None,
-            )),
-            Self::NAME,
-            Limits {
-                body_bytes: 64 * 1024,
-                request_timeout: Duration::from_secs(10),
-            },
-        );
+        let app = health::worker_app(stores.health(Self::NAME));
+        let relay = Relay::new(stores.pg, stores.redis, queue_config, self.relay);
         let (served, ()) = tokio::join!(
             kloyst_http::server::serve(listener, app, shutdown.clone()),
             relay.run(shutdown.clone()),

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use axum::Router;
-use kloyst_config::sections::{self, CommonSettings, MetaWebhookSettings, TelemetrySettings};
+use kloyst_config::sections::{self, CommonSettings, MetaWebhookSettings};
 use kloyst_config::{ConfigError, Env, Secret};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
-use kloyst_http::service::{BoxError, Service};
+use kloyst_http::service::{BoxError, Service, Stores};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -41,8 +41,8 @@ impl Service for WebhookWorker {
         })
     }
 
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.common.telemetry
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 
     fn port(&self) -> u16 {
@@ -50,10 +50,8 @@ impl Service for WebhookWorker {
     }
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
-        let pg = kloyst_db::connect(&self.common.database, Self::NAME)?;
-        let redis = kloyst_db::redis::connect(&self.common.redis)?;
-        let health = HealthState::new(Self::NAME, pg, redis);
-        let app = middleware::stack(router(health), Self::NAME, self.limits);
+        let stores = Stores::connect(Self::NAME, &self.common)?;
+        let app = middleware::stack(router(stores.health(Self::NAME)), Self::NAME, self.limits);
         kloyst_http::server::serve(listener, app, shutdown).await?;
         Ok(())
     }

@@ -4,14 +4,10 @@
 
 mod jobs;
 
-use std::time::Duration;
-
-use axum::Router;
-use kloyst_config::sections::{self, CommonSettings, TelemetrySettings};
+use kloyst_config::sections::{self, CommonSettings};
 use kloyst_config::{ConfigError, Env};
-use kloyst_http::health::{self, HealthState};
-use kloyst_http::middleware::{self, Limits};
-use kloyst_http::service::{BoxError, Service};
+use kloyst_http::health;
+use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_queue::{Queue, QueueConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -53,8 +49,8 @@ impl Service for WorkerPool {
         })
     }
 
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.common.telemetry
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 
     fn port(&self) -> u16 {
@@ -74,9 +70,8 @@ impl WorkerPool {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), BoxError> {
-        let pg = kloyst_db::connect(&self.common.database, Self::NAME)?;
-        let redis = kloyst_db::redis::connect(&self.common.redis)?;
-        let queue = Queue::new(redis.clone(), self.queue, JOBS_STREAM);
+        let stores = Stores::connect(Self::NAME, &self.common)?;
+        let queue = Queue::new(stores.redis.clone(), self.queue, JOBS_STREAM);
         let consumer_name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let consumer = queue.consumer(CONSUMER_GROUP, &consumer_name).await?;
         tracing::info!(
@@ -84,17 +79,7 @@ impl WorkerPool {
             kinds = ?router.kinds().collect::<Vec<_>>(),
             "consuming jobs"
         );
-        let app = middleware::stack(
-            Router::new().merge(health::routes(
-                HealthState::new(Self::NAME, pg, redis),
-                None,
-            )),
-            Self::NAME,
-            Limits {
-                body_bytes: 64 * 1024,
-                request_timeout: Duration::from_secs(10),
-            },
-        );
+        let app = health::worker_app(stores.health(Self::NAME));
         let (served, report) = tokio::join!(
             kloyst_http::server::serve(listener, app, shutdown.clone()),
             kloyst_queue::run_consumer(consumer, router, shutdown.clone()),
