@@ -3,34 +3,14 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use kloyst_core::{DomainError, ErrorClass};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://docs.kloyst.com/problems/";
 
-/// One invalid field of a request body, query or CSV row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// Dotted path, e.g. `attributes.city` or `[3].mobile`.
-    pub field: String,
-    pub code: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use kloyst_core::FieldError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -182,10 +162,43 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Postgres errors: a unique violation is a conflict naming the constraint, a foreign-key
-/// or check violation is the client's bad reference or value, anything else is ours.
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
+/// Any domain error: its class picks the status, its code and message go to the client,
+/// except for internal errors, which are logged and answered without detail.
+impl<E: DomainError> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let detail = error.to_string();
+        match error.class() {
+            ErrorClass::BadRequest => Self::bad_request(error.code(), detail),
+            ErrorClass::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, error.code(), detail)
+            }
+            ErrorClass::Forbidden => Self::new(StatusCode::FORBIDDEN, error.code(), detail),
+            ErrorClass::NotFound => Self::new(StatusCode::NOT_FOUND, error.code(), detail),
+            ErrorClass::Conflict => Self::conflict(error.code(), detail),
+            ErrorClass::InsufficientFunds => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, error.code(), detail)
+            }
+            ErrorClass::Invalid => {
+                let mut problem = Self::unprocessable(error.field_errors());
+                problem.code = error.code();
+                problem
+            }
+            ErrorClass::RateLimited { retry_after_secs } => {
+                let mut problem = Self::too_many_requests(retry_after_secs);
+                problem.code = error.code();
+                problem.detail = detail;
+                problem
+            }
+            ErrorClass::Internal => Self::internal(&error),
+        }
+    }
+}
+
+impl ApiError {
+    /// A Postgres error met directly by a handler (domain crates map their own): a unique
+    /// violation is a conflict naming the constraint, a foreign-key or check violation is the
+    /// client's bad reference or value, anything else is ours.
+    pub fn from_db(error: sqlx::Error) -> Self {
         if let sqlx::Error::RowNotFound = error {
             return Self::not_found("resource");
         }
@@ -207,12 +220,6 @@ impl From<sqlx::Error> for ApiError {
                 .with_extension("constraint", Value::String(constraint));
             }
         }
-        Self::internal(&error)
-    }
-}
-
-impl From<kloyst_db::redis::RedisError> for ApiError {
-    fn from(error: kloyst_db::redis::RedisError) -> Self {
         Self::internal(&error)
     }
 }
@@ -258,6 +265,51 @@ mod tests {
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(body["errors"][0]["field"], "email");
         assert_eq!(body["detail"], "email: not an email address");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum OtpError {
+        #[error("too many codes requested; wait a minute")]
+        Cooldown,
+        #[error("the password is too short")]
+        WeakPassword,
+    }
+
+    impl DomainError for OtpError {
+        fn class(&self) -> ErrorClass {
+            match self {
+                Self::Cooldown => ErrorClass::RateLimited {
+                    retry_after_secs: 42,
+                },
+                Self::WeakPassword => ErrorClass::Invalid,
+            }
+        }
+
+        fn code(&self) -> &'static str {
+            match self {
+                Self::Cooldown => "otp_cooldown",
+                Self::WeakPassword => "weak_password",
+            }
+        }
+
+        fn field_errors(&self) -> Vec<FieldError> {
+            vec![FieldError::new(
+                "password",
+                "too_short",
+                "at least 10 characters",
+            )]
+        }
+    }
+
+    #[tokio::test]
+    async fn domain_errors_map_by_class() {
+        let response = ApiError::from(OtpError::Cooldown).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        let (status, _, body) = render(ApiError::from(OtpError::WeakPassword)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["code"], "weak_password");
+        assert_eq!(body["errors"][0]["field"], "password");
     }
 
     #[tokio::test]

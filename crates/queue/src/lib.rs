@@ -48,5 +48,11 @@ pub use retry::{backoff_ceiling, backoff_delay};
 pub use runner::{run_consumer, RunReport};
 pub use stats::QueueStats;
 
+/// Stream names shared by producers (domain crates, through the outbox) and consumers.
+pub mod streams {
+    /// Background jobs run by the worker-pool (mail, template submission, dispatch, …).
+    pub const JOBS: &str = "jobs";
+}
+
 /// The redis crate and pool type this library speaks, so callers need no direct dependency.
 pub use deadpool_redis::{redis, Pool};

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub use jobs::JobRouter;
 
 /// The stream of background jobs and the consumer group every worker-pool copy joins.
-pub const JOBS_STREAM: &str = "jobs";
+pub const JOBS_STREAM: &str = kloyst_queue::streams::JOBS;
 pub const CONSUMER_GROUP: &str = "worker-pool";
 
 /// Configuration of the worker-pool (see `.env.example`).
