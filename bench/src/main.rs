@@ -3,10 +3,12 @@
 //! ```text
 //! cargo run --release -p bench -- outbox [--events N] [--relays K] [--runs R]
 //! cargo run --release -p bench -- idle-memory [--settle-secs S]
+//! cargo run --release -p bench -- auth [--seconds S] [--connections C]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
 
+mod auth;
 mod idle_memory;
 mod outbox;
 mod stores;
@@ -44,11 +46,13 @@ async fn main() -> Result<()> {
             .await
         }
         "idle-memory" => idle_memory::run(arg(&args, "--settle-secs", 10)).await,
+        "auth" => auth::run(arg(&args, "--seconds", 10), arg(&args, "--connections", 32)).await,
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
-            idle_memory::run(10).await
+            idle_memory::run(10).await?;
+            auth::run(10, 32).await
         }
-        other => bail!("unknown scenario {other:?}; try outbox, idle-memory or all"),
+        other => bail!("unknown scenario {other:?}; try outbox, idle-memory, auth or all"),
     }
 }

@@ -6,6 +6,10 @@ pub const TENANT_ROLE: &str = "kloyst_tenant";
 
 /// Opens a transaction that can only see and write `vendor`'s rows.
 ///
+/// ```text
+/// BEGIN; SELECT set_config('role', 'kloyst_tenant', true), set_config('app.vendor_id', $1, true);
+/// ```
+///
 /// The repositories filter by vendor id themselves; this is the second wall: even a query
 /// that forgot its filter sees only this tenant, because the role is switched to
 /// [`TENANT_ROLE`] and `app.vendor_id` is set for the transaction alone (`SET LOCAL`),
@@ -15,12 +19,11 @@ pub async fn begin_tenant(
     vendor: VendorId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // A Uuid renders as hex and dashes only, so formatting it into the statement is safe;
-    // it saves a round trip over set_config() with a bind.
-    let statement = format!(
-        "SET LOCAL ROLE {TENANT_ROLE}; SET LOCAL app.vendor_id = '{}'",
-        vendor.as_uuid()
-    );
-    sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+    // `set_config('role', …, true)` is `SET LOCAL ROLE`; one prepared round trip sets both.
+    sqlx::query("SELECT set_config('role', $1, true), set_config('app.vendor_id', $2, true)")
+        .bind(TENANT_ROLE)
+        .bind(vendor.as_uuid().to_string())
+        .execute(&mut *tx)
+        .await?;
     Ok(tx)
 }

@@ -102,6 +102,12 @@ impl ApiError {
         )
     }
 
+    /// The same answer with a more specific code (e.g. `admin_only` for a 403).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
         self

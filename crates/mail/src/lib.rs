@@ -1,11 +1,26 @@
 //! Transactional mail. A domain change that must send mail (an OTP, an invitation, a
 //! receipt) calls [`enqueue_mail`] inside its own transaction: the mail is sent if and only
-//! if the change commits. The worker-pool runs the [`SendMail`] job.
+//! if the change commits. The worker-pool runs the [`SendMail`] job with a [`Mailer`]: over
+//! SMTP to `SMTP_URL`, or, when that is unset (development), into the log under
+//! [`DEV_LOG_TARGET`].
+
+mod dev_log;
+mod error;
+mod mailer;
+mod mask;
+mod message;
+#[cfg(feature = "test-support")]
+pub mod smtp_sink;
 
 use kloyst_core::VendorId;
 use kloyst_queue::{streams, Job};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+
+pub use dev_log::DEV_LOG_TARGET;
+pub use error::MailError;
+pub use mailer::Mailer;
+pub use mask::mask_address;
 
 /// One plain-text mail to one recipient.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

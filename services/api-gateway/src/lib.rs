@@ -2,16 +2,28 @@
 //!
 //! Handlers parse and answer; the rules live in the domain crates.
 
+pub mod auth;
+mod hardening;
+pub mod meta;
+mod routes;
+mod state;
+
 use std::time::Duration;
 
-use axum::Router;
-use kloyst_config::sections::{self, AuthSettings, CommonSettings, DataKey};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::{Extension, Router};
+use kloyst_config::sections::{self, CommonSettings, DataKey};
 use kloyst_config::{ConfigError, Env};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
+use kloyst_identity::{Identity, IdentitySettings, Principal};
+use kloyst_ratelimit::{by_client_ip, RateLimitLayer, RateLimitSettings, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::state::AppState;
 
 /// Configuration of the api-gateway (see `.env.example`).
 #[derive(Clone, Debug)]
@@ -19,8 +31,13 @@ pub struct ApiGateway {
     pub common: CommonSettings,
     /// `API_PORT`, default 3000.
     pub port: u16,
-    pub auth: AuthSettings,
+    /// Tokens (`JWT_*`), OTP and login limits (`OTP_*`, `LOGIN_*`).
+    pub identity: IdentitySettings,
     pub data_key: DataKey,
+    /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_API_PER_VENDOR`, `TRUSTED_PROXIES`.
+    pub rate_limits: RateLimitSettings,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_origins: Vec<HeaderValue>,
     /// `API_BODY_LIMIT` (bytes, default 1 MiB; upload routes set their own),
     /// `API_REQUEST_TIMEOUT` (default 30s).
     pub limits: Limits,
@@ -33,8 +50,10 @@ impl Service for ApiGateway {
         Ok(Self {
             common: CommonSettings::from_env(env)?,
             port: sections::port(env, "API_PORT", 3000)?,
-            auth: AuthSettings::from_env(env)?,
+            identity: IdentitySettings::from_env(env)?,
             data_key: DataKey::from_env(env)?,
+            rate_limits: RateLimitSettings::from_env(env)?,
+            cors_origins: hardening::cors_origins(env)?,
             limits: Limits {
                 body_bytes: env.parse_or("API_BODY_LIMIT", 1024 * 1024)?,
                 request_timeout: env.duration_or("API_REQUEST_TIMEOUT", Duration::from_secs(30))?,
@@ -52,12 +71,53 @@ impl Service for ApiGateway {
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
-        let app = middleware::stack(router(stores.health(Self::NAME)), Self::NAME, self.limits);
+        let state = AppState {
+            identity: Identity::new(stores.pg.clone(), stores.redis.clone(), self.identity),
+            limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
+        };
+        let app = router(state, stores.health(Self::NAME), &self.rate_limits);
+        let app = middleware::stack(app, Self::NAME, self.limits)
+            .layer(hardening::cors(self.cors_origins));
+        let app = hardening::security_headers()
+            .into_iter()
+            .fold(app, |app, layer| app.layer(layer));
         kloyst_http::server::serve(listener, app, shutdown).await?;
         Ok(())
     }
 }
 
-fn router(health: HealthState) -> Router {
-    Router::new().merge(health::routes(health, Some("/v1")))
+fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> Router {
+    let per_vendor = |parts: &Parts| {
+        parts
+            .extensions
+            .get::<Principal>()
+            .map(|p| p.vendor_id.to_string())
+    };
+    // Public: limited per client IP.
+    let public = routes::auth::routes().layer(RateLimitLayer::new(
+        state.limiter.clone(),
+        "auth",
+        limits.auth_per_ip,
+        by_client_ip(limits.trusted()),
+    ));
+    // Authenticated: `require_user` runs first (outer layer), then the per-vendor limit.
+    let private = Router::new()
+        .merge(routes::users::routes())
+        .merge(routes::vendor::routes())
+        .layer(RateLimitLayer::new(
+            state.limiter.clone(),
+            "api",
+            limits.api_per_vendor,
+            per_vendor,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_user,
+        ));
+    Router::new()
+        .merge(public)
+        .merge(private)
+        .with_state(state)
+        .merge(health::routes(health, Some("/v1")))
+        .layer(Extension(limits.trusted()))
 }

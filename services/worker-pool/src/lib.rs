@@ -2,9 +2,10 @@
 //! Serves only health, readiness and metrics over HTTP. Any number of copies share the work
 //! through one consumer group.
 
+mod handlers;
 mod jobs;
 
-use kloyst_config::sections::{self, CommonSettings};
+use kloyst_config::sections::{self, CommonSettings, MailSettings};
 use kloyst_config::{ConfigError, Env};
 use kloyst_http::health;
 use kloyst_http::service::{BoxError, Service, Stores};
@@ -12,6 +13,7 @@ use kloyst_queue::{Queue, QueueConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use handlers::default_router;
 pub use jobs::JobRouter;
 
 /// The stream of background jobs and the consumer group every worker-pool copy joins.
@@ -24,8 +26,12 @@ pub struct WorkerPool {
     pub common: CommonSettings,
     /// `METRICS_PORT`, default 9101.
     pub port: u16,
-    /// `WORKER_CONCURRENCY` (32), `JOB_MAX_ATTEMPTS` (5), `JOB_VISIBILITY_TIMEOUT` (30s).
+    /// `WORKER_CONCURRENCY` (32), `JOB_MAX_ATTEMPTS` (5), `JOB_VISIBILITY_TIMEOUT` (30s),
+    /// `JOB_BACKOFF_BASE` (1s: the first retry waits up to this, doubling per attempt),
+    /// `JOB_BACKOFF_MAX` (5m).
     pub queue: QueueConfig,
+    /// `SMTP_URL` (unset = mails are written to the log), `MAIL_FROM`.
+    pub mail: MailSettings,
 }
 
 impl Service for WorkerPool {
@@ -39,6 +45,8 @@ impl Service for WorkerPool {
             max_attempts: env.parse_or("JOB_MAX_ATTEMPTS", defaults.max_attempts)?,
             visibility_timeout: env
                 .duration_or("JOB_VISIBILITY_TIMEOUT", defaults.visibility_timeout)?,
+            backoff_base: env.duration_or("JOB_BACKOFF_BASE", defaults.backoff_base)?,
+            backoff_max: env.duration_or("JOB_BACKOFF_MAX", defaults.backoff_max)?,
             shutdown_grace: common.shutdown_grace,
             ..defaults
         };
@@ -46,6 +54,7 @@ impl Service for WorkerPool {
             port: sections::port(env, "METRICS_PORT", 9101)?,
             common,
             queue,
+            mail: MailSettings::from_env(env)?,
         })
     }
 
@@ -58,12 +67,14 @@ impl Service for WorkerPool {
     }
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
-        self.run_with(JobRouter::new(), listener, shutdown).await
+        let router = default_router(&self)?;
+        self.run_with(router, listener, shutdown).await
     }
 }
 
 impl WorkerPool {
-    /// Runs with the given job handlers (the domain crates register theirs here).
+    /// Runs with the given job handlers: [`default_router`] in production, a router of test
+    /// jobs in tests.
     pub async fn run_with(
         self,
         router: JobRouter,

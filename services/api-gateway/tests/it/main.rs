@@ -2,5 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test
 
+mod client;
 mod health;
+mod identity;
 mod process;
+mod tenancy;

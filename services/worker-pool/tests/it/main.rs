@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test
 
+mod mail;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -1,0 +1,195 @@
+//! What the service returns, and the enumerations it shares with the database.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use kloyst_core::{UserId, VendorId};
+use serde::{Deserialize, Serialize};
+
+/// A user's role in their vendor. Stored as text (`ADMIN` / `STAFF`), like in the JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Admin,
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "ADMIN",
+            Self::Staff => "STAFF",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    /// Registered, waiting for the email code; no vendor yet.
+    PendingVerification,
+    Active,
+    Disabled,
+    /// Invited by an ADMIN; becomes ACTIVE when the invitee sets a password.
+    Invited,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingVerification => "PENDING_VERIFICATION",
+            Self::Active => "ACTIVE",
+            Self::Disabled => "DISABLED",
+            Self::Invited => "INVITED",
+        }
+    }
+}
+
+/// The status changes an ADMIN may make through `update_user`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatusChange {
+    Active,
+    Disabled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanType {
+    Shared,
+    Dedicated,
+}
+
+/// The authenticated caller. The only source of a vendor id for tenant work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub vendor_id: VendorId,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// What login, verification, invitation acceptance and refresh return.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires (it is rotated on every use).
+    pub refresh_expires_in: u64,
+}
+
+/// Tokens are credentials: never in a log line.
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingAddress {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorProfile {
+    pub id: VendorId,
+    pub name: String,
+    pub company_name: Option<String>,
+    pub plan_type: PlanType,
+    pub billing_email: Option<String>,
+    pub billing_address: Option<BillingAddress>,
+    pub gstin: Option<String>,
+    pub default_country: String,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `?limit=&cursor=` of a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageRequest {
+    /// 1–200, default 50; larger values are capped at 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_serialise_upper_case() {
+        assert_eq!(serde_json::to_value(Role::Admin).unwrap(), "ADMIN");
+        assert_eq!(
+            serde_json::from_value::<Role>(serde_json::json!("STAFF")).unwrap(),
+            Role::Staff
+        );
+        assert_eq!(
+            serde_json::to_value(UserStatus::PendingVerification).unwrap(),
+            "PENDING_VERIFICATION"
+        );
+        assert_eq!(UserStatus::Invited.as_str(), "INVITED");
+        assert!(serde_json::from_value::<Role>(serde_json::json!("admin")).is_err());
+    }
+
+    #[test]
+    fn token_pair_debug_hides_tokens() {
+        let pair = TokenPair {
+            access_token: "secret-access".into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            refresh_token: "secret-refresh".into(),
+            refresh_expires_in: 1,
+        };
+        let debug = format!("{pair:?}");
+        assert!(!debug.contains("secret-access") && !debug.contains("secret-refresh"));
+    }
+}

@@ -1,0 +1,6 @@
+//! The `/v1` routes. Each handler destructures its extractors, calls one service function
+//! and maps the result; the rules live in the domain crates.
+
+pub mod auth;
+pub mod users;
+pub mod vendor;

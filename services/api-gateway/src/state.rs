@@ -1,0 +1,10 @@
+//! What handlers share.
+
+use kloyst_identity::Identity;
+use kloyst_ratelimit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Identity,
+    pub limiter: RateLimiter,
+}

@@ -1,0 +1,60 @@
+//! Vendor A can never read, change or learn of vendor B's data: for every route with an id
+//! in its path, B's object answers exactly as a missing one; lists never show B's rows.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::client::{token, Api};
+
+#[tokio::test]
+async fn another_vendors_user_is_404_like_a_missing_one_and_never_listed() {
+    let api = Api::start().await;
+    let a = token(&api.onboard("owner@a.test", "Vendor A").await);
+    let b = token(&api.onboard("owner@b.test", "Vendor B").await);
+    let (_, b_staff) = api.add_member(&b, "staff@b.test", "STAFF").await;
+    let missing = "00000000-0000-4000-8000-000000000000";
+
+    let theirs = api.get(&format!("/v1/users/{b_staff}"), &a).await;
+    let nobody = api.get(&format!("/v1/users/{missing}"), &a).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        theirs.body,
+        nobody.body.clone(),
+        "indistinguishable from a missing user"
+    );
+
+    let change = api
+        .patch(
+            &format!("/v1/users/{b_staff}"),
+            &a,
+            json!({ "status": "DISABLED" }),
+        )
+        .await;
+    let change_missing = api
+        .patch(
+            &format!("/v1/users/{missing}"),
+            &a,
+            json!({ "status": "DISABLED" }),
+        )
+        .await;
+    assert_eq!(change.status, StatusCode::NOT_FOUND);
+    assert_eq!(change.body, change_missing.body);
+    let still_active: String = sqlx::query_scalar("SELECT status FROM users WHERE id = $1::uuid")
+        .bind(&b_staff)
+        .fetch_one(&api.stores.pg)
+        .await
+        .unwrap();
+    assert_eq!(still_active, "ACTIVE");
+
+    let listed = api.get("/v1/users", &a).await;
+    let emails: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["owner@a.test"]);
+
+    let me = api.get("/v1/vendor/me", &a).await;
+    assert_eq!(me.body["company_name"], "Vendor A");
+}

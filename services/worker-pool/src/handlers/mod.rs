@@ -1,0 +1,17 @@
+//! Every job the worker-pool runs, registered in one place: a later feature adds its module
+//! here and one line to [`default_router`].
+
+mod mail;
+
+use kloyst_http::service::BoxError;
+
+use crate::{JobRouter, WorkerPool};
+
+/// The router `WorkerPool::run` uses: one handler per job kind, built from the config.
+/// Fails when a handler's configuration is unusable (a bad `SMTP_URL`), so the process
+/// stops at startup instead of dead-lettering every job of that kind.
+pub fn default_router(config: &WorkerPool) -> Result<JobRouter, BoxError> {
+    let router = JobRouter::new();
+    let router = mail::register(router, config)?;
+    Ok(router)
+}
