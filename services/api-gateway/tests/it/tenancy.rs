@@ -58,3 +58,31 @@ async fn another_vendors_user_is_404_like_a_missing_one_and_never_listed() {
     let me = api.get("/v1/vendor/me", &a).await;
     assert_eq!(me.body["company_name"], "Vendor A");
 }
+
+/// The per-vendor limit counts one vendor's calls; another vendor is not slowed by them.
+#[tokio::test]
+async fn the_api_limit_is_per_vendor() {
+    let stores = kloyst_testkit::TestStores::new().await;
+    let api = Api::start_with(stores, |env| env.with("RATE_LIMIT_API_PER_VENDOR", "3/min")).await;
+    let a = token(&api.onboard("owner@a.test", "Vendor A").await);
+    let b = token(&api.onboard("owner@b.test", "Vendor B").await);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(api.get("/v1/vendor/me", &a).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let limited = api.get("/v1/vendor/me", &a).await;
+    assert!(limited.headers.contains_key("retry-after"));
+    assert_eq!(limited.body["code"], "rate_limited");
+    let other = api.get("/v1/vendor/me", &b).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert_eq!(other.headers["ratelimit-remaining"], "2");
+}
