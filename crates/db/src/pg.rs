@@ -60,13 +60,3 @@ pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
         .map_err(|_| DbError::Timeout(timeout))??;
     Ok(())
 }
-
-impl kloyst_core::DomainError for DbError {
-    fn class(&self) -> kloyst_core::ErrorClass {
-        kloyst_core::ErrorClass::Internal
-    }
-
-    fn code(&self) -> &'static str {
-        "internal_error"
-    }
-}

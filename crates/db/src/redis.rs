@@ -57,13 +57,3 @@ pub async fn ping(pool: &Pool, timeout: Duration) -> Result<(), RedisError> {
         .map_err(|_| RedisError::Timeout(timeout))??;
     Ok(())
 }
-
-impl kloyst_core::DomainError for RedisError {
-    fn class(&self) -> kloyst_core::ErrorClass {
-        kloyst_core::ErrorClass::Internal
-    }
-
-    fn code(&self) -> &'static str {
-        "internal_error"
-    }
-}

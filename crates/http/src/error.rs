@@ -60,10 +60,6 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
-    pub fn payment_required(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_balance", detail)
-    }
-
     pub fn unprocessable(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
             [one] => format!("{}: {}", one.field, one.message),
@@ -197,36 +193,6 @@ impl<E: DomainError> From<E> for ApiError {
             }
             ErrorClass::Internal => Self::internal(&error),
         }
-    }
-}
-
-impl ApiError {
-    /// A Postgres error met directly by a handler (domain crates map their own): a unique
-    /// violation is a conflict naming the constraint, a foreign-key or check violation is the
-    /// client's bad reference or value, anything else is ours.
-    pub fn from_db(error: sqlx::Error) -> Self {
-        if let sqlx::Error::RowNotFound = error {
-            return Self::not_found("resource");
-        }
-        if let Some(db) = error.as_database_error() {
-            let constraint = db.constraint().unwrap_or("unknown").to_owned();
-            if db.is_unique_violation() {
-                return Self::conflict(
-                    "already_exists",
-                    "a resource with these values already exists",
-                )
-                .with_extension("constraint", Value::String(constraint));
-            }
-            if db.is_foreign_key_violation() || db.is_check_violation() {
-                return Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "constraint_violated",
-                    "a value refers to something that does not exist or breaks a rule",
-                )
-                .with_extension("constraint", Value::String(constraint));
-            }
-        }
-        Self::internal(&error)
     }
 }
 

@@ -155,25 +155,6 @@ where
     }
 }
 
-/// The request's correlation id (set or accepted by the request-id middleware), to carry
-/// into outbox events and queue messages.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get(crate::middleware::REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Ok(RequestId(id))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,25 +17,23 @@ use kloyst_identity::{Principal, Role};
 use crate::state::AppState;
 
 pub async fn require_user(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(token) = bearer_token(&req) else {
+    // `authenticate` reads the `Bearer` scheme itself.
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let Some(header) = header else {
         return unauthenticated(ApiError::unauthorized("a bearer token is required"));
     };
-    match state.identity.authenticate(token).await {
+    match state.identity.authenticate(header).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Err(error) => unauthenticated(ApiError::from(error)),
     }
-}
-
-fn bearer_token(req: &Request) -> Option<&str> {
-    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// 401s say how to authenticate (RFC 6750).
