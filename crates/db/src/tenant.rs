@@ -1,4 +1,4 @@
-use kloyst_core::VendorId;
+use kloyst_core::{UserId, VendorId};
 use sqlx::{PgPool, Postgres, Transaction};
 
 /// The database role tenant requests run as; row-level security policies apply to it.
@@ -28,4 +28,43 @@ pub async fn begin_tenant(
     );
     let tx = pool.begin_with(statement).await?;
     Ok(tx)
+}
+
+/// SQLSTATE `invalid_authorization_specification`, raised by `app_assert_session`.
+const SESSION_REVOKED: &str = "28000";
+
+/// [`begin_tenant`] for a request made by a signed-in user, checking in the same round trip
+/// that the token's claims still hold: the user is still `ACTIVE` in `vendor` with `role`.
+///
+/// An access token outlives a "disable user" or a role change by up to its lifetime; this
+/// makes the change take effect on the next request without a separate lookup per request.
+/// A failed check is an error for which [`is_session_revoked`] is true (answer 401).
+pub async fn begin_as_user(
+    pool: &PgPool,
+    vendor: VendorId,
+    user: UserId,
+    role: &'static str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    // Roles are our own constants ("ADMIN", "STAFF"); anything else must not reach the SQL text.
+    if role.is_empty() || !role.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        return Err(sqlx::Error::Protocol(format!("not a role name: {role:?}")));
+    }
+    // The check first: if it fails, the message's implicit transaction is rolled back and
+    // the connection goes back to the pool idle (sqlx does not roll back a BEGIN statement
+    // that failed, so a failure after BEGIN would pool a connection in an aborted block).
+    let (vendor, user) = (vendor.as_uuid(), user.as_uuid());
+    let statement = format!(
+        "SELECT app_assert_session('{vendor}', '{user}', '{role}'); \
+         BEGIN; SELECT set_config('role', '{TENANT_ROLE}', true), \
+         set_config('app.vendor_id', '{vendor}', true)"
+    );
+    pool.begin_with(statement).await
+}
+
+/// Whether `error` is [`begin_as_user`] refusing a session that no longer holds.
+pub fn is_session_revoked(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == SESSION_REVOKED)
 }

@@ -132,10 +132,14 @@ internal_from!(
     tokio::task::JoinError,
 );
 
-/// Database errors: the last-admin trigger is a rule of ours, not a failure; everything
+/// Database errors: a session refused by `begin_as_user` and the last-admin trigger are
+/// rules of ours, not failures; everything
 /// else is internal. (Unique violations are mapped where the constraint is expected.)
 impl From<sqlx::Error> for IdentityError {
     fn from(error: sqlx::Error) -> Self {
+        if kloyst_db::is_session_revoked(&error) {
+            return Self::TokenInvalid;
+        }
         if let Some(db) = error.as_database_error() {
             if db.constraint() == Some("users_last_active_admin") {
                 return Self::LastAdmin;

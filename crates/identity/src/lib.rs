@@ -4,8 +4,9 @@
 //! [`Identity`] is the service; the HTTP layer calls one method per route and maps
 //! [`IdentityError`] (a [`kloyst_core::DomainError`]) to problem+json. Sign-up, login and
 //! token work is system work on the plain pool; everything done on behalf of a
-//! [`Principal`] runs inside `kloyst_db::begin_tenant` with the principal's vendor id,
-//! which is never taken from input.
+//! [`Principal`] runs inside `kloyst_db::begin_as_user` with the principal's vendor id,
+//! which is never taken from input; that same round trip checks the principal's user is
+//! still active with its role.
 //!
 //! Redis holds the short-lived state under `{REDIS_KEY_PREFIX}:identity:*`: code hashes
 //! and their attempt counters, resend cooldowns, hourly caps and login-failure counters.

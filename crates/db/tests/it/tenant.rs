@@ -1,6 +1,7 @@
-use kloyst_core::VendorId;
-use kloyst_db::begin_tenant;
+use kloyst_core::{UserId, VendorId};
+use kloyst_db::{begin_as_user, begin_tenant, is_session_revoked};
 use kloyst_testkit::TestStores;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -120,4 +121,70 @@ async fn the_tenant_role_without_a_vendor_sees_nothing() {
 async fn migrations_are_idempotent() {
     let stores = TestStores::new().await;
     kloyst_db::migrate(&stores.pg).await.unwrap();
+}
+
+async fn active_user(pg: &PgPool, vendor: VendorId, role: &str) -> UserId {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO users (vendor_id, email, password_hash, name, role, status) \
+         VALUES ($1, $2, 'x', 'Someone', $3, 'ACTIVE') RETURNING id",
+    )
+    .bind(vendor.as_uuid())
+    .bind(format!("{}@example.test", Uuid::new_v4()))
+    .bind(role)
+    .fetch_one(pg)
+    .await
+    .unwrap();
+    UserId::from_uuid(id)
+}
+
+/// A user's request opens its tenant transaction and checks, in the same message, that the
+/// token's claims still hold; a refusal leaves the (only) pooled connection usable.
+#[tokio::test]
+async fn a_session_is_checked_as_its_transaction_begins() {
+    let stores = TestStores::new().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&stores.database_url)
+        .await
+        .unwrap();
+    let a = vendor_with_contacts(&pool, "A", &["919876543210"]).await;
+    let b = vendor_with_contacts(&pool, "B", &["14155550100"]).await;
+    let admin = active_user(&pool, a, "ADMIN").await;
+
+    let mut tx = begin_as_user(&pool, a, admin, "ADMIN").await.unwrap();
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT vendor_id FROM contacts")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible, vec![a.as_uuid()]);
+    tx.commit().await.unwrap();
+
+    let refusals = [
+        (a, "STAFF"), // role changed since the token was issued
+        (b, "ADMIN"), // not a user of that vendor
+    ];
+    for (vendor, role) in refusals {
+        let error = begin_as_user(&pool, vendor, admin, role).await.unwrap_err();
+        assert!(is_session_revoked(&error), "{vendor:?} {role}: {error}");
+        // The one connection is idle again, not stuck in an aborted transaction.
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+
+    active_user(&pool, a, "ADMIN").await; // a vendor keeps one active ADMIN
+    sqlx::query("UPDATE users SET status = 'DISABLED', disabled_at = now() WHERE id = $1")
+        .bind(admin.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let error = begin_as_user(&pool, a, admin, "ADMIN").await.unwrap_err();
+    assert!(is_session_revoked(&error), "{error}");
+    // A role name that is not ours never reaches the SQL text.
+    let error = begin_as_user(&pool, a, admin, "ADMIN'; --")
+        .await
+        .unwrap_err();
+    assert!(!is_session_revoked(&error));
 }

@@ -1,5 +1,5 @@
 //! The users of one vendor, as its ADMINs manage them: invitations, the list, changes.
-//! Called inside `begin_tenant(vendor)` and filtered by `vendor` too (two walls), except
+//! Called inside a tenant transaction and filtered by `vendor` too (two walls), except
 //! `accept_invite`, which the invitee runs before having a principal.
 
 use kloyst_core::{UserId, VendorId};

@@ -1,13 +1,12 @@
 //! Invitations: an ADMIN invites by email (the invitee gets a code), the invitee accepts
-//! with the code and a password. Inviting runs in `begin_tenant(principal.vendor_id)`;
+//! with the code and a password. Inviting runs in `begin_for(principal)` (RLS on its vendor, session checked);
 //! accepting is system work (the invitee has no principal yet; their row names the vendor).
 
 use kloyst_audit::{Actor, RequestMeta};
-use kloyst_db::begin_tenant;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{audit, require_admin, user_target, Identity};
+use super::{audit, begin_for, require_admin, user_target, Identity};
 use crate::error::{IdentityError, Internal};
 use crate::input::{AcceptInviteInput, InviteInput};
 use crate::keys::Purpose;
@@ -41,7 +40,7 @@ impl Identity {
         let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("member").to_owned());
 
         let vendor = who.vendor_id;
-        let mut tx = begin_tenant(self.pg(), vendor).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         // Row-level security: only this vendor's users are visible here.
         let existing = users::find_by_email(&mut *tx, &email, true).await?;
         let (row, action) = match existing {

@@ -13,7 +13,7 @@ use kloyst_audit::{Actor, AuditEntry, RequestMeta};
 use kloyst_core::{UserId, VendorId};
 use kloyst_db::redis::RedisPool;
 use kloyst_db::PgPool;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::IdentityError;
@@ -119,6 +119,16 @@ impl Identity {
         };
         Ok((pair, id))
     }
+}
+
+/// The tenant transaction of a request made by `who`: RLS for their vendor, and (same round
+/// trip) the check that their token still holds, so a user disabled or re-roled since the
+/// token was issued gets 401 ([`IdentityError::TokenInvalid`]) on their next request.
+async fn begin_for(
+    pg: &PgPool,
+    who: &Principal,
+) -> Result<Transaction<'static, Postgres>, IdentityError> {
+    Ok(kloyst_db::begin_as_user(pg, who.vendor_id, who.user_id, who.role.as_str()).await?)
 }
 
 fn require_admin(who: &Principal) -> Result<(), IdentityError> {

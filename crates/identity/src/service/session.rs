@@ -225,12 +225,12 @@ impl Identity {
         Ok(())
     }
 
-    /// Runs on every authenticated request: the JWT (HS256 only, signature, issuer,
-    /// expiry) and then one primary-key query that the user is still ACTIVE in that vendor
-    /// with the role in the token. A role changed since the token was issued refuses the
-    /// token (the client refreshes and gets one with the new role), so a principal's role
-    /// is always both signed and current.
-    pub async fn authenticate(&self, bearer_token: &str) -> Result<Principal, IdentityError> {
+    /// Runs on every authenticated request, before the handler: the JWT only (HS256 only,
+    /// signature, issuer, expiry), no I/O. That the user is still ACTIVE in that vendor with
+    /// the token's role is checked when the request opens its tenant transaction
+    /// (`begin_for`, same round trip as BEGIN), so the check costs nothing extra and is
+    /// atomic with the work. A route that would not open one must call [`Self::authenticate`].
+    pub fn verify_access_token(&self, bearer_token: &str) -> Result<Principal, IdentityError> {
         let token = bearer_token.trim();
         let token = match token.get(..7) {
             Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => {
@@ -238,7 +238,15 @@ impl Identity {
             }
             _ => token,
         };
-        let principal = self.inner.jwt.decode(token)?;
+        self.inner.jwt.decode(token)
+    }
+
+    /// [`Self::verify_access_token`] and then one primary-key query that the user is still
+    /// ACTIVE in that vendor with the role in the token. A role changed since the token was
+    /// issued refuses the token (the client refreshes and gets one with the new role), so a
+    /// principal's role is always both signed and current.
+    pub async fn authenticate(&self, bearer_token: &str) -> Result<Principal, IdentityError> {
+        let principal = self.verify_access_token(bearer_token)?;
         let role = users::active_role(self.pg(), principal.user_id, principal.vendor_id).await?;
         match role {
             Some(role) if role == principal.role => Ok(principal),

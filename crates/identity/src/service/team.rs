@@ -1,13 +1,12 @@
 //! Team members: the list, one member, and an ADMIN's changes (role, status, name). Runs
-//! in `begin_tenant(principal.vendor_id)` and filters by that vendor id too: another
+//! in `begin_for(principal)` (RLS on its vendor, session checked) and filters by that vendor id too: another
 //! vendor's user is simply not there. Invitations are in `invitations`.
 
 use kloyst_audit::{Actor, RequestMeta};
 use kloyst_core::UserId;
-use kloyst_db::begin_tenant;
 use serde_json::json;
 
-use super::{audit, require_admin, user_target, Identity};
+use super::{audit, begin_for, require_admin, user_target, Identity};
 use crate::cursor;
 use crate::error::IdentityError;
 use crate::input::UserPatch;
@@ -25,7 +24,7 @@ impl Identity {
         page: PageRequest,
     ) -> Result<Page<UserView>, IdentityError> {
         let (limit, after) = cursor::parse(&page)?;
-        let mut tx = begin_tenant(self.pg(), who.vendor_id).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         // One extra row tells whether there is a next page.
         let mut rows = members::list(&mut tx, who.vendor_id, limit + 1, after).await?;
         tx.commit().await?;
@@ -44,7 +43,7 @@ impl Identity {
     /// One user of the caller's vendor; another vendor's user is `NotFound`, like a
     /// missing one.
     pub async fn get_user(&self, who: &Principal, id: UserId) -> Result<UserView, IdentityError> {
-        let mut tx = begin_tenant(self.pg(), who.vendor_id).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         let row = members::get(&mut tx, who.vendor_id, id, false).await?;
         tx.commit().await?;
         row.map(|r| r.view()).ok_or(IdentityError::NotFound("user"))
@@ -71,7 +70,7 @@ impl Identity {
                 None => None,
             };
         let vendor = who.vendor_id;
-        let mut tx = begin_tenant(self.pg(), vendor).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         let current = members::get(&mut tx, vendor, id, true)
             .await?
             .ok_or(IdentityError::NotFound("user"))?;

@@ -3,10 +3,9 @@
 
 use kloyst_audit::{Actor, RequestMeta};
 use kloyst_core::FieldError;
-use kloyst_db::begin_tenant;
 use serde_json::json;
 
-use super::{audit, require_admin, Identity};
+use super::{audit, begin_for, require_admin, Identity};
 use crate::error::{IdentityError, Internal};
 use crate::input::VendorPatch;
 use crate::model::{Principal, VendorProfile};
@@ -16,7 +15,7 @@ use crate::validate::{self, Fields, Rule};
 impl Identity {
     /// Any role may read its vendor's profile.
     pub async fn vendor_profile(&self, who: &Principal) -> Result<VendorProfile, IdentityError> {
-        let mut tx = begin_tenant(self.pg(), who.vendor_id).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         let row = vendors::get(&mut tx, who.vendor_id).await?;
         tx.commit().await?;
         profile(row.ok_or(IdentityError::NotFound("vendor"))?)
@@ -77,7 +76,7 @@ impl Identity {
         }
 
         let vendor = who.vendor_id;
-        let mut tx = begin_tenant(self.pg(), vendor).await?;
+        let mut tx = begin_for(self.pg(), who).await?;
         // The shape was checked above; whether the zone exists, PostgreSQL knows best.
         if let Some(zone) = &changes.time_zone {
             if !vendors::time_zone_exists(&mut tx, zone).await? {

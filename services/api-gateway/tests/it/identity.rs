@@ -173,8 +173,41 @@ async fn a_disabled_user_is_refused_at_once() {
         )
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    // The token is still validly signed and unexpired: the refusal comes from the session
+    // check in the request's tenant transaction, on every route.
+    for path in [
+        "/v1/vendor/me",
+        "/v1/users",
+        &format!("/v1/users/{staff_id}"),
+    ] {
+        let refused = api.get(path, &staff).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: {}",
+            refused.body
+        );
+        assert_eq!(refused.body["code"], "token_invalid", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_role_changed_is_refused_until_refreshed() {
+    let api = Api::start().await;
+    let admin = token(&api.onboard("owner@acme.test", "Acme").await);
+    let (staff_tokens, staff_id) = api.add_member(&admin, "staff@acme.test", "STAFF").await;
+    let staff = token(&staff_tokens);
+    assert_eq!(api.get("/v1/users", &staff).await.status, StatusCode::OK);
+    let promoted = api
+        .patch(
+            &format!("/v1/users/{staff_id}"),
+            &admin,
+            json!({ "role": "ADMIN" }),
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
     assert_eq!(
-        api.get("/v1/vendor/me", &staff).await.status,
+        api.get("/v1/users", &staff).await.status,
         StatusCode::UNAUTHORIZED
     );
 }
