@@ -90,7 +90,7 @@ fn bench_env(database_url: &str, prefix: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn wait_ready(url: &str) -> Result<()> {
+pub(crate) async fn wait_ready(url: &str) -> Result<()> {
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client
@@ -107,7 +107,7 @@ async fn wait_ready(url: &str) -> Result<()> {
 }
 
 /// register → the code from the queued mail → verify; returns an access token.
-async fn onboard(base: &str, pg: &kloyst_db::PgPool) -> Result<String> {
+pub(crate) async fn onboard(base: &str, pg: &kloyst_db::PgPool) -> Result<String> {
     let client = reqwest::Client::new();
     let email = "bench-owner@kloyst.test";
     let registered = client
@@ -141,13 +141,18 @@ async fn onboard(base: &str, pg: &kloyst_db::PgPool) -> Result<String> {
         .context("no access token")
 }
 
-struct WrkResult {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct WrkResult {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
-async fn wrk(url: &str, token: Option<&str>, seconds: u64, connections: u32) -> Result<WrkResult> {
+pub(crate) async fn wrk(
+    url: &str,
+    token: Option<&str>,
+    seconds: u64,
+    connections: u32,
+) -> Result<WrkResult> {
     let mut command = Command::new("wrk");
     command.args([
         "-t2",

@@ -4,12 +4,14 @@
 //! cargo run --release -p bench -- outbox [--events N] [--relays K] [--runs R]
 //! cargo run --release -p bench -- idle-memory [--settle-secs S]
 //! cargo run --release -p bench -- auth [--seconds S] [--connections C]
+//! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
 
 mod auth;
 mod idle_memory;
+mod import;
 mod outbox;
 mod stores;
 
@@ -47,12 +49,21 @@ async fn main() -> Result<()> {
         }
         "idle-memory" => idle_memory::run(arg(&args, "--settle-secs", 10)).await,
         "auth" => auth::run(arg(&args, "--seconds", 10), arg(&args, "--connections", 32)).await,
+        "import" => {
+            import::run(
+                arg(&args, "--rows", 1_000_000),
+                arg(&args, "--runs", 1),
+                args.iter().any(|a| a == "--bare-only"),
+            )
+            .await
+        }
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
             idle_memory::run(10).await?;
-            auth::run(10, 32).await
+            auth::run(10, 32).await?;
+            import::run(1_000_000, 1, false).await
         }
-        other => bail!("unknown scenario {other:?}; try outbox, idle-memory, auth or all"),
+        other => bail!("unknown scenario {other:?}; try outbox, idle-memory, auth, import or all"),
     }
 }

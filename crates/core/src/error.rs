@@ -19,6 +19,8 @@ pub enum ErrorClass {
     Conflict,
     /// The wallet cannot cover it (402).
     InsufficientFunds,
+    /// The body is larger than allowed (413).
+    PayloadTooLarge,
     /// Well-formed but invalid fields (422), see [`DomainError::field_errors`].
     Invalid,
     /// Too many attempts; try again after this many seconds (429).

@@ -180,6 +180,9 @@ impl<E: DomainError> From<E> for ApiError {
             ErrorClass::InsufficientFunds => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, error.code(), detail)
             }
+            ErrorClass::PayloadTooLarge => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, error.code(), detail)
+            }
             ErrorClass::Invalid => {
                 let mut problem = Self::unprocessable(error.field_errors());
                 problem.code = error.code();

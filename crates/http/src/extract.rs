@@ -1,7 +1,7 @@
 //! Extractors that turn every kind of bad input into a 4xx problem+json: the handler only
 //! ever sees a well-formed value.
 
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -134,7 +134,8 @@ where
     }
 }
 
-/// Query string parameters: 400 naming what is wrong.
+/// Query string parameters. An unknown parameter (with `deny_unknown_fields`), a missing or
+/// a mistyped one is a 422 naming it, like a JSON body's fields.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
@@ -145,14 +146,20 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request("invalid_query", rejection.body_text())
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
     }
+}
+
+/// Parses a query string into `T`, with the failing parameter in the error.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        ApiError::unprocessable(vec![field_error(&path, &message)])
+    })
 }
 
 #[cfg(test)]

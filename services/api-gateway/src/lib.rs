@@ -15,6 +15,7 @@ use axum::http::HeaderValue;
 use axum::{Extension, Router};
 use kloyst_config::sections::{self, CommonSettings, DataKey};
 use kloyst_config::{ConfigError, Env};
+use kloyst_contacts::{Contacts, ContactsSettings};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
@@ -33,6 +34,8 @@ pub struct ApiGateway {
     pub port: u16,
     /// Tokens (`JWT_*`), OTP and login limits (`OTP_*`, `LOGIN_*`).
     pub identity: IdentitySettings,
+    /// `IMPORT_MAX_BYTES`, `IMPORT_CHUNK_ROWS`.
+    pub contacts: ContactsSettings,
     pub data_key: DataKey,
     /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_API_PER_VENDOR`, `TRUSTED_PROXIES`.
     pub rate_limits: RateLimitSettings,
@@ -51,6 +54,7 @@ impl Service for ApiGateway {
             common: CommonSettings::from_env(env)?,
             port: sections::port(env, "API_PORT", 3000)?,
             identity: IdentitySettings::from_env(env)?,
+            contacts: ContactsSettings::from_env(env)?,
             data_key: DataKey::from_env(env)?,
             rate_limits: RateLimitSettings::from_env(env)?,
             cors_origins: hardening::cors_origins(env)?,
@@ -73,6 +77,7 @@ impl Service for ApiGateway {
         let stores = Stores::connect(Self::NAME, &self.common)?;
         let state = AppState {
             identity: Identity::new(stores.pg.clone(), stores.redis.clone(), self.identity),
+            contacts: Contacts::new(stores.pg.clone(), self.contacts),
             limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
@@ -104,6 +109,8 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
     let private = Router::new()
         .merge(routes::users::routes())
         .merge(routes::vendor::routes())
+        .merge(routes::contacts::routes())
+        .merge(routes::imports::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

@@ -1,10 +1,12 @@
 //! What handlers share.
 
+use kloyst_contacts::Contacts;
 use kloyst_identity::Identity;
 use kloyst_ratelimit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Identity,
+    pub contacts: Contacts,
     pub limiter: RateLimiter,
 }

@@ -7,6 +7,7 @@ mod jobs;
 
 use kloyst_config::sections::{self, CommonSettings, MailSettings};
 use kloyst_config::{ConfigError, Env};
+use kloyst_contacts::{ImportRunner, ImportRunnerSettings};
 use kloyst_http::health;
 use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_queue::{Queue, QueueConfig};
@@ -32,6 +33,8 @@ pub struct WorkerPool {
     pub queue: QueueConfig,
     /// `SMTP_URL` (unset = mails are written to the log), `MAIL_FROM`.
     pub mail: MailSettings,
+    /// `IMPORT_CONCURRENCY`, `IMPORT_LEASE`, `IMPORT_POLL_INTERVAL`.
+    pub imports: ImportRunnerSettings,
 }
 
 impl Service for WorkerPool {
@@ -55,6 +58,7 @@ impl Service for WorkerPool {
             common,
             queue,
             mail: MailSettings::from_env(env)?,
+            imports: ImportRunnerSettings::from_env(env)?,
         })
     }
 
@@ -67,8 +71,14 @@ impl Service for WorkerPool {
     }
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
-        let router = default_router(&self)?;
-        self.run_with(router, listener, shutdown).await
+        let stores = Stores::connect(Self::NAME, &self.common)?;
+        let imports = ImportRunner::new(stores.pg.clone(), consumer_name(), self.imports.clone());
+        let router = handlers::imports::register(default_router(&self)?, &imports);
+        let (consumed, ()) = tokio::join!(
+            self.consume(router, stores, listener, shutdown.clone()),
+            imports.supervise(shutdown),
+        );
+        consumed
     }
 }
 
@@ -82,8 +92,18 @@ impl WorkerPool {
         shutdown: CancellationToken,
     ) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
+        self.consume(router, stores, listener, shutdown).await
+    }
+
+    async fn consume(
+        self,
+        router: JobRouter,
+        stores: Stores,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), BoxError> {
         let queue = Queue::new(stores.redis.clone(), self.queue, JOBS_STREAM);
-        let consumer_name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let consumer_name = consumer_name();
         let consumer = queue.consumer(CONSUMER_GROUP, &consumer_name).await?;
         tracing::info!(
             consumer = consumer_name,
@@ -99,4 +119,14 @@ impl WorkerPool {
         served?;
         Ok(())
     }
+}
+
+/// This process among its peers: in consumer groups and job leases.
+fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
 }

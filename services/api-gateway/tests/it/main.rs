@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test
 
 mod client;
+mod contacts;
 mod health;
 mod identity;
+mod imports;
 mod process;
 mod tenancy;

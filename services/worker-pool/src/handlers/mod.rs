@@ -1,6 +1,7 @@
 //! Every job the worker-pool runs, registered in one place: a later feature adds its module
 //! here and one line to [`default_router`].
 
+pub(crate) mod imports;
 mod mail;
 
 use kloyst_http::service::BoxError;
