@@ -655,3 +655,112 @@ async fn one_vendors_import_never_touches_another_vendor() {
         "{refused:?}"
     );
 }
+
+/// The fixture of messy real-world numbers (India, US, UK, Brazil with and without the 9th
+/// digit, Germany, Indonesia, UAE, in every format) through a CSV import: each row ends as
+/// the expected contact or rejection reason.
+#[tokio::test]
+async fn the_messy_numbers_fixture_imports_as_expected() {
+    let stores = TestStores::new().await;
+    let admin = new_vendor(&stores.pg).await;
+    let contacts = contacts(&stores, 7, 1 << 20);
+    let csv = include_str!("../fixtures/messy_numbers.csv");
+    let expected = include_str!("../fixtures/messy_numbers.expected.csv");
+    let job = contacts
+        .import_csv(&admin, india(), Some("text/csv"), body(csv), &meta())
+        .await
+        .unwrap();
+    runner(&stores, "w1", Duration::from_secs(30))
+        .run(job.id, &CancellationToken::new())
+        .await
+        .unwrap();
+    let rejections = contacts
+        .import_rejections(&admin, job.id, None, None)
+        .await
+        .unwrap()
+        .data;
+    let mut expected_numbers = std::collections::BTreeSet::new();
+    for line in expected.lines().skip(1) {
+        let (row, outcome) = line.split_once(',').unwrap();
+        let row: u64 = row.parse().unwrap();
+        if outcome.chars().all(|c| c.is_ascii_digit()) {
+            expected_numbers.insert(outcome.to_owned());
+            assert!(
+                rejections.iter().all(|r| r.row != row),
+                "row {row} was rejected"
+            );
+        } else {
+            let rejection = rejections.iter().find(|r| r.row == row);
+            assert_eq!(
+                rejection.map(|r| r.reason.as_str()),
+                Some(outcome),
+                "row {row}"
+            );
+        }
+    }
+    let stored: std::collections::BTreeSet<String> =
+        sqlx::query_scalar("SELECT mobile FROM contacts WHERE vendor_id = $1")
+            .bind(admin.vendor_id.as_uuid())
+            .fetch_all(&stores.pg)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    // Brazil with and without the 9th digit (and other repeats) are one contact each.
+    assert_eq!(stored, expected_numbers);
+    let done = contacts.import_job(&admin, job.id).await.unwrap();
+    assert_eq!(done.rows_created, expected_numbers.len() as i64);
+    assert_eq!(done.rows_rejected, rejections.len() as i64);
+}
+
+/// A spreadsheet's export (BOM, CRLF, `;`, a quoted cell with `;` and a line break).
+#[tokio::test]
+async fn a_spreadsheet_export_imports_with_its_header_names_as_attributes() {
+    let stores = TestStores::new().await;
+    let admin = new_vendor(&stores.pg).await;
+    let contacts = contacts(&stores, 100, 1 << 20);
+    let csv = include_str!("../fixtures/spreadsheet_export.csv");
+    let job = contacts
+        .import_csv(&admin, india(), Some("text/csv"), body(csv), &meta())
+        .await
+        .unwrap();
+    runner(&stores, "w1", Duration::from_secs(30))
+        .run(job.id, &CancellationToken::new())
+        .await
+        .unwrap();
+    let done = contacts.import_job(&admin, job.id).await.unwrap();
+    assert_eq!(done.state, "COMPLETED");
+    // The German number is national format: not an Indian number, so rejected with IN.
+    assert_eq!((done.rows_created, done.rows_rejected), (4, 1), "{done:?}");
+    let rejected = contacts
+        .import_rejections(&admin, job.id, None, None)
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(
+        (rejected[0].row, rejected[0].raw.as_str()),
+        (2, "0151 23456789")
+    );
+    let names: Vec<Value> =
+        sqlx::query_scalar("SELECT attributes FROM contacts WHERE vendor_id = $1 ORDER BY mobile")
+            .bind(admin.vendor_id.as_uuid())
+            .fetch_all(&stores.pg)
+            .await
+            .unwrap();
+    assert!(
+        names
+            .iter()
+            .all(|a| a.get("Name").is_some() && a.get("Phone").is_none()),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|a| a["Name"] == "Smith, \"JJ\""),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|a| a["Name"] == "João Silva" && a["City"] == "São Paulo"),
+        "{names:?}"
+    );
+}
