@@ -1020,7 +1020,16 @@ async fn measure(file: &Generated, runs: usize, bare_only: bool) -> Result<()> {
             api_hwm = api_hwm.max(e2e.hwm.0);
             worker_hwm = worker_hwm.max(e2e.hwm.1);
             if run == runs {
-                println!("GET /v1/contacts at {} contacts:", file.normalize_distinct);
+                // Measure the steady state, not autovacuum catching up with the import.
+                let vacuum = Instant::now();
+                sqlx::raw_sql("VACUUM ANALYZE contacts")
+                    .execute(&stores.pg)
+                    .await?;
+                println!(
+                    "GET /v1/contacts at {} contacts (after VACUUM ANALYZE contacts, {:.1} s):",
+                    file.normalize_distinct,
+                    vacuum.elapsed().as_secs_f64()
+                );
                 list = Some(list_latency(&base, &token, file.normalize_distinct as usize).await?);
             }
             services.stop().await;
@@ -1070,11 +1079,11 @@ async fn measure(file: &Generated, runs: usize, bare_only: bool) -> Result<()> {
         verdict(ratio <= RATIO_TARGET)
     );
     println!(
-        "peak RSS api-gateway: {api_peak:.1} MiB sampled, VmHWM {api_hwm:.1} MiB (target < {RSS_TARGET_MIB} MB) {}",
+        "peak RSS api-gateway: {api_peak:.1} MiB sampled during the import, VmHWM {api_hwm:.1} MiB (lifetime, includes the registration's Argon2 hash) (target < {RSS_TARGET_MIB} MB) {}",
         verdict(api_hwm.max(api_peak) < RSS_TARGET_MIB)
     );
     println!(
-        "peak RSS worker-pool: {worker_peak:.1} MiB sampled, VmHWM {worker_hwm:.1} MiB (target < {RSS_TARGET_MIB} MB) {}",
+        "peak RSS worker-pool: {worker_peak:.1} MiB sampled during the import, VmHWM {worker_hwm:.1} MiB (target < {RSS_TARGET_MIB} MB) {}",
         verdict(worker_hwm.max(worker_peak) < RSS_TARGET_MIB)
     );
     println!(
