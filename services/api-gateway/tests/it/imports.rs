@@ -231,3 +231,77 @@ async fn bad_uploads_get_clear_4xx_answers() {
         .unwrap();
     assert_eq!(jobs, 0);
 }
+
+#[tokio::test]
+async fn rejected_rows_download_as_a_csv_to_fix_and_upload_again() {
+    let api = Api::start().await;
+    let admin = token(&api.onboard("owner@acme.test", "Acme").await);
+    let csv = "mobile,name\n9876543210,Asha\n12,\"Short, \"\"really\"\"\"\nabc,Letters\n";
+    let answer = api
+        .upload(
+            &admin,
+            "?default_country=IN",
+            "text/csv",
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let id: uuid::Uuid = answer.body["id"].as_str().unwrap().parse().unwrap();
+    // The worker-pool's runner, in process.
+    let runner = kloyst_contacts::ImportRunner::new(
+        api.stores.pg.clone(),
+        "test-worker",
+        kloyst_contacts::ImportRunnerSettings {
+            concurrency: 1,
+            lease: std::time::Duration::from_secs(30),
+            poll_interval: std::time::Duration::from_secs(1),
+        },
+    );
+    let outcome = runner
+        .run(id, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome, kloyst_contacts::RunOutcome::Completed);
+    let job = api.get(&format!("/v1/contacts/imports/{id}"), &admin).await;
+    assert_eq!(job.body["state"], "COMPLETED");
+    assert_eq!(job.body["rows_rejected"], 2);
+
+    let response = api
+        .http
+        .get(
+            api.service
+                .url(&format!("/v1/contacts/imports/{id}/rejections?format=csv")),
+        )
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = response.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "row,raw,reason,message");
+    assert!(lines[1].starts_with("2,\"12\",\"TOO_SHORT\""), "{text}");
+    assert!(lines[2].starts_with("3,\"abc\",\"NOT_A_NUMBER\""), "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    // JSON pages, one row at a time.
+    let page = api
+        .get(
+            &format!("/v1/contacts/imports/{id}/rejections?limit=1"),
+            &admin,
+        )
+        .await;
+    assert_eq!(page.body["data"][0]["row"], 2);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let next = api
+        .get(
+            &format!("/v1/contacts/imports/{id}/rejections?limit=1&cursor={cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(next.body["data"][0]["row"], 3);
+    assert_eq!(next.body["next_cursor"], Value::Null);
+}
