@@ -74,6 +74,12 @@ fn field_error(path: &str, message: &str) -> FieldError {
         FieldError::new(path, "unknown_field", format!("unknown field `{quoted}`"))
     } else if message.starts_with("missing field") {
         FieldError::new(join(quoted), "required", "this field is required")
+    } else if message.starts_with("duplicate field") {
+        FieldError::new(
+            join(quoted),
+            "duplicate",
+            "this field is given more than once",
+        )
     } else {
         let field = if path == "." {
             "body".to_owned()
@@ -233,5 +239,33 @@ mod tests {
         assert!(is_json(&headers));
         headers.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!is_json(&headers));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Listing {
+        limit: Option<u32>,
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn query_mistakes_are_422_naming_the_parameter() {
+        let cases = [
+            ("vendor_id=x", "vendor_id", "unknown_field"),
+            ("limit=abc", "limit", "invalid_type"),
+            ("limit=1&limit=2", "limit", "duplicate"),
+        ];
+        for (query, field, code) in cases {
+            let err = parse_query::<Listing>(query).unwrap_err();
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+            assert_eq!(err.errors()[0].field, field, "{query}");
+            assert_eq!(err.errors()[0].code, code, "{query}");
+        }
+        let listing = parse_query::<Listing>("limit=20&cursor=abc%20d").unwrap();
+        assert_eq!(
+            (listing.limit, listing.cursor.as_deref()),
+            (Some(20), Some("abc d"))
+        );
     }
 }
