@@ -3,49 +3,31 @@
 //! vendor anyway.
 
 use chrono::{DateTime, Utc};
+use kloyst_core::page;
 use uuid::Uuid;
 
 use crate::error::ContactsError;
 use crate::model::PageRequest;
 
-pub(crate) const DEFAULT_LIMIT: u32 = 50;
-pub(crate) const MAX_LIMIT: u32 = 200;
-
 fn invalid() -> ContactsError {
-    ContactsError::invalid_field("cursor", "invalid_cursor", "not a cursor of this list")
+    ContactsError::Invalid(vec![page::invalid_cursor()])
 }
 
 /// The page size (1–200, default 50, larger values capped) and the raw cursor.
-pub(crate) fn page(page: &PageRequest) -> Result<(u32, Option<String>), ContactsError> {
-    let limit = match page.limit {
-        None => DEFAULT_LIMIT,
-        Some(0) => {
-            return Err(ContactsError::invalid_field(
-                "limit",
-                "out_of_range",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ))
-        }
-        Some(n) => n.min(MAX_LIMIT),
-    };
-    Ok((limit, page.cursor.clone()))
+pub(crate) fn page(request: &PageRequest) -> Result<(u32, Option<String>), ContactsError> {
+    let limit = request
+        .limit()
+        .map_err(|field| ContactsError::Invalid(vec![field]))?;
+    Ok((limit, request.cursor.clone()))
 }
 
 /// A (created_at, id) position: newest-first lists.
 pub(crate) fn encode_time_id(at: DateTime<Utc>, id: Uuid) -> String {
-    let mut bytes = Vec::with_capacity(24);
-    bytes.extend_from_slice(&at.timestamp_micros().to_be_bytes());
-    bytes.extend_from_slice(id.as_bytes());
-    hex_encode(&bytes)
+    page::encode_time_id(at, id)
 }
 
 pub(crate) fn decode_time_id(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ContactsError> {
-    let bytes = hex_decode(cursor).ok_or_else(invalid)?;
-    let (micros, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
-    let micros = i64::from_be_bytes(micros.try_into().map_err(|_| invalid())?);
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    let id = Uuid::from_slice(id).map_err(|_| invalid())?;
-    Ok((at, id))
+    page::decode_time_id(cursor).map_err(|field| ContactsError::Invalid(vec![field]))
 }
 
 /// A (chunk seq, index within the chunk) position: rejections of an import.
@@ -53,11 +35,11 @@ pub(crate) fn encode_seq_index(seq: i32, index: usize) -> String {
     let mut bytes = Vec::with_capacity(12);
     bytes.extend_from_slice(&seq.to_be_bytes());
     bytes.extend_from_slice(&(index as u64).to_be_bytes());
-    hex_encode(&bytes)
+    page::encode_bytes(&bytes)
 }
 
 pub(crate) fn decode_seq_index(cursor: &str) -> Result<(i32, usize), ContactsError> {
-    let bytes = hex_decode(cursor).ok_or_else(invalid)?;
+    let bytes = page::decode_bytes(cursor).ok_or_else(invalid)?;
     if bytes.len() != 12 {
         return Err(invalid());
     }
@@ -68,20 +50,6 @@ pub(crate) fn decode_seq_index(cursor: &str) -> Result<(i32, usize), ContactsErr
         return Err(invalid());
     }
     Ok((seq, usize::try_from(index).map_err(|_| invalid())?))
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim().as_bytes();
-    if text.len() % 2 != 0 || text.len() > 128 {
-        return None;
-    }
-    text.chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

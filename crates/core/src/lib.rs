@@ -3,6 +3,7 @@
 
 pub mod error;
 mod ids;
+pub mod page;
 
 pub use error::{DomainError, ErrorClass, FieldError};
 pub use ids::{UserId, VendorId};

@@ -18,16 +18,18 @@ pub async fn begin_tenant(
     pool: &PgPool,
     vendor: VendorId,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    // BEGIN and both settings in one simple-query message: one round trip instead of
-    // two. A Uuid renders as hex and dashes only, so formatting it in is safe.
-    // `set_config('role', …, true)` is `SET LOCAL ROLE`.
-    let statement = format!(
+    pool.begin_with(begin_statement(vendor)).await
+}
+
+/// BEGIN and both settings in one simple-query message: one round trip instead of two.
+/// A Uuid renders as hex and dashes only, so formatting it in is safe.
+/// `set_config('role', …, true)` is `SET LOCAL ROLE`.
+fn begin_statement(vendor: VendorId) -> String {
+    format!(
         "BEGIN; SELECT set_config('role', '{TENANT_ROLE}', true), \
          set_config('app.vendor_id', '{}', true)",
         vendor.as_uuid()
-    );
-    let tx = pool.begin_with(statement).await?;
-    Ok(tx)
+    )
 }
 
 /// SQLSTATE `invalid_authorization_specification`, raised by `app_assert_session`.
@@ -52,11 +54,11 @@ pub async fn begin_as_user(
     // The check first: if it fails, the message's implicit transaction is rolled back and
     // the connection goes back to the pool idle (sqlx does not roll back a BEGIN statement
     // that failed, so a failure after BEGIN would pool a connection in an aborted block).
-    let (vendor, user) = (vendor.as_uuid(), user.as_uuid());
     let statement = format!(
-        "SELECT app_assert_session('{vendor}', '{user}', '{role}'); \
-         BEGIN; SELECT set_config('role', '{TENANT_ROLE}', true), \
-         set_config('app.vendor_id', '{vendor}', true)"
+        "SELECT app_assert_session('{}', '{}', '{role}'); {}",
+        vendor.as_uuid(),
+        user.as_uuid(),
+        begin_statement(vendor)
     );
     pool.begin_with(statement).await
 }

@@ -142,24 +142,7 @@ pub struct VendorProfile {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `?limit=&cursor=` of a list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageRequest {
-    /// 1–200, default 50; larger values are capped at 200.
-    #[serde(default)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    /// `None` on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use kloyst_core::page::{Page, PageRequest};
 
 #[cfg(test)]
 mod tests {

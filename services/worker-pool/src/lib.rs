@@ -72,10 +72,11 @@ impl Service for WorkerPool {
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
-        let imports = ImportRunner::new(stores.pg.clone(), consumer_name(), self.imports.clone());
+        let name = consumer_name();
+        let imports = ImportRunner::new(stores.pg.clone(), name.clone(), self.imports.clone());
         let router = handlers::imports::register(default_router(&self)?, &imports);
         let (consumed, ()) = tokio::join!(
-            self.consume(router, stores, listener, shutdown.clone()),
+            self.consume(router, stores, name, listener, shutdown.clone()),
             imports.supervise(shutdown),
         );
         consumed
@@ -92,18 +93,19 @@ impl WorkerPool {
         shutdown: CancellationToken,
     ) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
-        self.consume(router, stores, listener, shutdown).await
+        self.consume(router, stores, consumer_name(), listener, shutdown)
+            .await
     }
 
     async fn consume(
         self,
         router: JobRouter,
         stores: Stores,
+        consumer_name: String,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), BoxError> {
         let queue = Queue::new(stores.redis.clone(), self.queue, JOBS_STREAM);
-        let consumer_name = consumer_name();
         let consumer = queue.consumer(CONSUMER_GROUP, &consumer_name).await?;
         tracing::info!(
             consumer = consumer_name,

@@ -11,25 +11,7 @@ use uuid::Uuid;
 pub use imports::*;
 pub use lists::*;
 
-/// A page of a cursor-paginated list.
-#[derive(Clone, Debug, Serialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    /// `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// `?limit=&cursor=` of a list request.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageRequest {
-    /// 1–200, default 50; larger values are capped at 200.
-    #[serde(default)]
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
+pub use kloyst_core::page::{Page, PageRequest};
 
 /// A contact as the API shows it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]

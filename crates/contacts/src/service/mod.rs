@@ -48,15 +48,6 @@ impl ContactsSettings {
     }
 }
 
-impl Default for ContactsSettings {
-    fn default() -> Self {
-        Self {
-            import_max_bytes: 100 * 1024 * 1024,
-            import_chunk_rows: 5_000,
-        }
-    }
-}
-
 /// The contacts service. Cheap to clone.
 #[derive(Clone)]
 pub struct Contacts {
