@@ -172,6 +172,11 @@ pub(crate) async fn wrk(
     if text.contains("Non-2xx") {
         bail!("wrk saw non-2xx answers:\n{text}");
     }
+    parse_wrk(&text)
+}
+
+/// Requests/s and the 50th and 99th latency percentiles of wrk's `--latency` output.
+pub(crate) fn parse_wrk(text: &str) -> Result<WrkResult> {
     let field = |prefix: &str| -> Option<f64> {
         let line = text.lines().find(|l| l.trim_start().starts_with(prefix))?;
         let value = line.split_whitespace().nth(1)?;
@@ -182,7 +187,7 @@ pub(crate) async fn wrk(
         .find(|l| l.starts_with("Requests/sec:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .context("no Requests/sec in wrk output")?;
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
     Ok(WrkResult {
         rps,
         p50_ms: field("50%").context("no p50")?,

@@ -5,6 +5,7 @@
 //! cargo run --release -p bench -- idle-memory [--settle-secs S]
 //! cargo run --release -p bench -- auth [--seconds S] [--connections C]
 //! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
+//! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
@@ -14,6 +15,7 @@ mod idle_memory;
 mod import;
 mod outbox;
 mod stores;
+mod webhooks;
 
 use anyhow::{bail, Result};
 
@@ -57,13 +59,25 @@ async fn main() -> Result<()> {
             )
             .await
         }
+        "webhooks" => {
+            webhooks::run(
+                arg(&args, "--seconds", 10),
+                arg(&args, "--connections", 64),
+                arg(&args, "--runs", 3),
+                arg(&args, "--bodies", 600_000),
+            )
+            .await
+        }
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
             idle_memory::run(10).await?;
             auth::run(10, 32).await?;
-            import::run(1_000_000, 1, false).await
+            import::run(1_000_000, 1, false).await?;
+            webhooks::run(10, 64, 3, 600_000).await
         }
-        other => bail!("unknown scenario {other:?}; try outbox, idle-memory, auth, import or all"),
+        other => bail!(
+            "unknown scenario {other:?}; try outbox, idle-memory, auth, import, webhooks or all"
+        ),
     }
 }

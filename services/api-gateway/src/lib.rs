@@ -79,6 +79,7 @@ impl Service for ApiGateway {
             identity: Identity::new(stores.pg.clone(), stores.redis.clone(), self.identity),
             contacts: Contacts::new(stores.pg.clone(), self.contacts),
             limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
+            templates: kloyst_templates::Templates::new(stores.pg.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
         let app = middleware::stack(app, Self::NAME, self.limits)
@@ -111,6 +112,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::vendor::routes())
         .merge(routes::contacts::routes())
         .merge(routes::imports::routes())
+        .merge(routes::templates::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

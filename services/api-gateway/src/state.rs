@@ -9,4 +9,5 @@ pub struct AppState {
     pub identity: Identity,
     pub contacts: Contacts,
     pub limiter: RateLimiter,
+    pub templates: kloyst_templates::Templates,
 }

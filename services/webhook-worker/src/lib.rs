@@ -1,16 +1,24 @@
 //! webhook-worker: receives Meta and Razorpay webhooks (`/webhook/*`), verifies them,
 //! persists them before answering, and processes them asynchronously.
 
+mod meta_intake;
+mod ops;
+mod processing;
+
 use std::time::Duration;
 
 use axum::Router;
 use kloyst_config::sections::{self, CommonSettings, MetaWebhookSettings};
 use kloyst_config::{ConfigError, Env, Secret};
-use kloyst_http::health::{self, HealthState};
+use kloyst_http::health;
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
+use kloyst_inbox::{InboxNotifier, InboxProcessor, InboxWriter, IntakeSettings, ProcessorSettings};
+use kloyst_messaging::InboundSettings;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+pub use processing::WebhookProcessing;
 
 /// Configuration of the webhook-worker (see `.env.example`).
 #[derive(Clone, Debug)]
@@ -22,12 +30,24 @@ pub struct WebhookWorker {
     pub razorpay_webhook_secret: Secret<String>,
     /// Meta sends up to 3 MB per POST: `WEBHOOK_BODY_LIMIT` defaults to 4 MiB.
     pub limits: Limits,
+    /// `WEBHOOK_INTAKE_*`: how acknowledged webhooks are grouped into inserts.
+    pub intake: IntakeSettings,
+    /// `WEBHOOK_PROCESS_*`, `WEBHOOK_MAX_ATTEMPTS`, `WEBHOOK_RETRY_*`, `WEBHOOK_POLL_INTERVAL`.
+    pub processor: ProcessorSettings,
+    /// `INBOUND_DEFAULT_VENDOR_ID`, `OPT_OUT_KEYWORDS`, `OPT_IN_KEYWORDS`.
+    pub inbound: InboundSettings,
+    /// `OPS_TOKEN` (optional, at least 24 characters): enables `/internal/dead-letters`.
+    pub ops_token: Option<Secret<String>>,
 }
 
 impl Service for WebhookWorker {
     const NAME: &'static str = "webhook-worker";
 
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let ops_token = match env.optional("OPS_TOKEN") {
+            Some(_) => Some(env.required_secret("OPS_TOKEN", 24)?),
+            None => None,
+        };
         Ok(Self {
             common: CommonSettings::from_env(env)?,
             port: sections::port(env, "WEBHOOK_PORT", 3002)?,
@@ -38,6 +58,10 @@ impl Service for WebhookWorker {
                 request_timeout: env
                     .duration_or("WEBHOOK_REQUEST_TIMEOUT", Duration::from_secs(10))?,
             },
+            intake: IntakeSettings::from_env(env)?,
+            processor: ProcessorSettings::from_env(env)?,
+            inbound: InboundSettings::from_env(env)?,
+            ops_token,
         })
     }
 
@@ -51,12 +75,43 @@ impl Service for WebhookWorker {
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
-        let app = middleware::stack(router(stores.health(Self::NAME)), Self::NAME, self.limits);
-        kloyst_http::server::serve(listener, app, shutdown).await?;
+        let notifier = InboxNotifier::new(stores.redis.clone(), &self.common.redis.key_prefix);
+        let (inbox, writer_task) = InboxWriter::start(
+            stores.pg.clone(),
+            self.intake.clone(),
+            Some(notifier.clone()),
+        );
+        let processor = InboxProcessor::new(
+            stores.pg.clone(),
+            WebhookProcessing {
+                inbound: self.inbound.clone(),
+            },
+            Some(notifier.clone()),
+            self.processor.clone(),
+        );
+        let router = Router::new()
+            .merge(health::routes(stores.health(Self::NAME), Some("/webhook")))
+            .merge(meta_intake::routes(meta_intake::MetaIntake {
+                app_secret: self.meta.app_secret.clone(),
+                verify_token: self.meta.verify_token.clone(),
+                inbox,
+            }))
+            .merge(ops::routes(ops::OpsState {
+                pg: stores.pg.clone(),
+                token: self.ops_token.clone(),
+                notifier,
+            }));
+        let app = middleware::stack(router, Self::NAME, self.limits);
+        let (served, ()) = tokio::join!(
+            kloyst_http::server::serve(listener, app, shutdown.clone()),
+            processor.run(shutdown.clone()),
+        );
+        // The server has answered its last request and dropped the intake's handles: the
+        // writer finishes the inserts those requests were waiting for.
+        if writer_task.await.is_err() {
+            tracing::error!("the inbox writer stopped abnormally");
+        }
+        served?;
         Ok(())
     }
-}
-
-fn router(health: HealthState) -> Router {
-    Router::new().merge(health::routes(health, Some("/webhook")))
 }

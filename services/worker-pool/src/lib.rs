@@ -35,6 +35,9 @@ pub struct WorkerPool {
     pub mail: MailSettings,
     /// `IMPORT_CONCURRENCY`, `IMPORT_LEASE`, `IMPORT_POLL_INTERVAL`.
     pub imports: ImportRunnerSettings,
+    /// `META_*`, `META_HTTP_TIMEOUT`, `TEMPLATE_SUBMIT_PER_HOUR` (100); `None` without Meta
+    /// (development only: elsewhere the process refuses to start).
+    pub template_submitter: Option<kloyst_templates::TemplateSubmitterSettings>,
 }
 
 impl Service for WorkerPool {
@@ -59,6 +62,8 @@ impl Service for WorkerPool {
             queue,
             mail: MailSettings::from_env(env)?,
             imports: ImportRunnerSettings::from_env(env)?,
+            template_submitter:
+                kloyst_templates::TemplateSubmitterSettings::from_env_if_configured(env)?,
         })
     }
 

@@ -2,16 +2,56 @@
 //!
 //! - `migrate`: applies the migrations embedded in this binary (the deploy runs it once,
 //!   before the services start, so replicas never race to migrate).
+//! - `dead-letters list|replay`: webhooks whose processing failed for good (see `USAGE`).
+
+mod cli;
+mod dead_letters;
 
 use std::process::ExitCode;
 
+use cli::{Command, USAGE};
+use dead_letters::DeadLetterError;
 use kloyst_config::sections::DatabaseSettings;
-use kloyst_config::Env;
+use kloyst_config::{ConfigError, Env};
+use kloyst_db::{DbError, PgPool};
 
-const USAGE: &str = "usage: kloyst-admin migrate";
+/// Exit code for bad usage and bad configuration (as the services use for configuration).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    DeadLetters(#[from] DeadLetterError),
+}
+
+impl AdminError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) | Self::DeadLetters(DeadLetterError::InvalidCursor) => {
+                ExitCode::from(EXIT_USAGE)
+            }
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("kloyst-admin: {error}\n\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -22,35 +62,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match command.as_str() {
-        "migrate" => runtime.block_on(migrate()),
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kloyst-admin: {error}");
+            error.exit_code()
         }
     }
 }
 
-async fn migrate() -> ExitCode {
-    let settings = match DatabaseSettings::from_env(&Env::from_process()) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("kloyst-admin: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match kloyst_db::connect(&settings, "kloyst-admin") {
-        Ok(pool) => kloyst_db::migrate(&pool).await,
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(()) => {
+async fn run(command: Command) -> Result<(), AdminError> {
+    let pool = connect()?;
+    match command {
+        Command::Help => {}
+        Command::Migrate => {
+            kloyst_db::migrate(&pool).await?;
             println!("kloyst-admin: migrations applied");
-            ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("kloyst-admin: {error}");
-            ExitCode::FAILURE
-        }
+        Command::ListDeadLetters(query) => dead_letters::list(&pool, &query).await?,
+        Command::ReplayDeadLetters(ids) => dead_letters::replay(&pool, &ids).await?,
+        Command::ReplayAllDeadLetters(source) => dead_letters::replay_all(&pool, source).await?,
     }
+    Ok(())
+}
+
+fn connect() -> Result<PgPool, AdminError> {
+    let settings = DatabaseSettings::from_env(&Env::from_process())?;
+    Ok(kloyst_db::connect(&settings, "kloyst-admin")?)
 }

@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod contacts;
 pub mod imports;
+pub mod templates;
 pub mod users;
 pub mod vendor;

@@ -8,4 +8,5 @@ mod health;
 mod identity;
 mod imports;
 mod process;
+mod templates;
 mod tenancy;

@@ -2,6 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test
 
+mod intake;
+mod simulator;
+mod support;
+
 use kloyst_config::Env;
 use kloyst_http::service::Service;
 use kloyst_testkit::{RunningService, TestStores};

@@ -3,6 +3,7 @@
 
 pub(crate) mod imports;
 mod mail;
+mod templates;
 
 use kloyst_http::service::BoxError;
 
@@ -14,5 +15,6 @@ use crate::{JobRouter, WorkerPool};
 pub fn default_router(config: &WorkerPool) -> Result<JobRouter, BoxError> {
     let router = JobRouter::new();
     let router = mail::register(router, config)?;
+    let router = templates::register(router, config)?;
     Ok(router)
 }

@@ -5,6 +5,7 @@
 
 mod imports;
 mod mail;
+mod templates;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,119 @@
+//! Everything the simulator remembers, in memory.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::limits::{PairLimit, Throughput};
+use crate::settings::SharedBehaviour;
+use crate::sync::lock;
+use crate::templates::TemplateStore;
+use crate::webhooks::batcher::StatusSender;
+use crate::webhooks::delivery::{Deliverer, DeliveryKind};
+use crate::webhooks::payload::Origin;
+
+pub struct SimState {
+    pub access_token: String,
+    pub origin: Origin,
+    pub behaviour: SharedBehaviour,
+    pub templates: Mutex<TemplateStore>,
+    pub sends: Mutex<SendLog>,
+    pub throughput: Mutex<Throughput>,
+    pub pairs: Mutex<PairLimit>,
+    pub stats: Stats,
+    pub deliverer: Arc<Deliverer>,
+    pub statuses: StatusSender,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+}
+
+impl SimState {
+    /// Posts a one-off webhook (template status, inbound) outside the status batcher.
+    pub fn post_webhook(&self, kind: DeliveryKind, items: usize, body: &Value) -> Option<u64> {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => self.deliverer.post(kind, items, Bytes::from(bytes)),
+            Err(error) => {
+                tracing::error!(%error, "could not serialise a webhook");
+                None
+            }
+        }
+    }
+}
+
+/// An accepted send, as `GET /_sim/messages` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SendRecord {
+    pub wamid: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The newest accepted sends, oldest dropped beyond the cap.
+#[derive(Debug, Default)]
+pub struct SendLog {
+    records: VecDeque<SendRecord>,
+}
+
+const SEND_LOG_CAP: usize = 1_000_000;
+
+impl SendLog {
+    pub fn push(&mut self, record: SendRecord) {
+        if self.records.len() >= SEND_LOG_CAP {
+            self.records.pop_front();
+        }
+        self.records.push_back(record);
+    }
+
+    /// The newest `limit`, oldest first.
+    pub fn latest(&self, limit: usize) -> Vec<SendRecord> {
+        let skip = self.records.len().saturating_sub(limit);
+        self.records.iter().skip(skip).cloned().collect()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sends_accepted: AtomicU64,
+    pub templates_created: AtomicU64,
+    pub inbound_posted: AtomicU64,
+    rejected_by_code: Mutex<BTreeMap<i64, u64>>,
+}
+
+impl Stats {
+    pub fn accepted(&self) {
+        self.sends_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, code: i64) {
+        *lock(&self.rejected_by_code).entry(code).or_default() += 1;
+    }
+
+    pub fn snapshot(&self, deliverer: &Deliverer) -> Value {
+        let rejected: BTreeMap<String, u64> = lock(&self.rejected_by_code)
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect();
+        let webhooks = deliverer.summary();
+        json!({
+            "sends_accepted": self.sends_accepted.load(Ordering::Relaxed),
+            "sends_rejected": rejected.values().sum::<u64>(),
+            "sends_rejected_by_code": rejected,
+            "templates_created": self.templates_created.load(Ordering::Relaxed),
+            "inbound_posted": self.inbound_posted.load(Ordering::Relaxed),
+            "webhooks": webhooks,
+        })
+    }
+}
