@@ -5,7 +5,7 @@
 //! cargo run --release -p bench -- idle-memory [--settle-secs S]
 //! cargo run --release -p bench -- auth [--seconds S] [--connections C]
 //! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
-//! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N]
+//! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N] [--process-concurrency P (0 = intake only)]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
@@ -62,9 +62,10 @@ async fn main() -> Result<()> {
         "webhooks" => {
             webhooks::run(
                 arg(&args, "--seconds", 10),
-                arg(&args, "--connections", 64),
+                arg(&args, "--connections", 128),
                 arg(&args, "--runs", 3),
                 arg(&args, "--bodies", 600_000),
+                arg(&args, "--process-concurrency", 4),
             )
             .await
         }
@@ -74,7 +75,8 @@ async fn main() -> Result<()> {
             idle_memory::run(10).await?;
             auth::run(10, 32).await?;
             import::run(1_000_000, 1, false).await?;
-            webhooks::run(10, 64, 3, 600_000).await
+            webhooks::run(10, 128, 3, 600_000, 0).await?;
+            webhooks::run(10, 128, 3, 600_000, 4).await
         }
         other => bail!(
             "unknown scenario {other:?}; try outbox, idle-memory, auth, import, webhooks or all"

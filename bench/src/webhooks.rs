@@ -19,29 +19,30 @@ const PORT: u16 = 23020;
 const APP_SECRET: &str = "bench-meta-app-secret";
 
 const WRK_SCRIPT: &str = r#"
+-- Requests are formatted once, at init: building them per request in Lua would make wrk,
+-- not the server, the bottleneck on two cores.
 local tid_counter = 0
 function setup(thread)
   thread:set("tid", tid_counter)
   tid_counter = tid_counter + 1
 end
-local sigs, bodies, counter = {}, {}, 0
+local requests, counter = {}, 0
 function init(args)
   local threads = tonumber(args[2])
   local i = 0
   for line in io.lines(args[1]) do
     if i % threads == tid then
       local tab = line:find("\t", 1, true)
-      sigs[#sigs + 1] = line:sub(1, tab - 1)
-      bodies[#bodies + 1] = line:sub(tab + 1)
+      requests[#requests + 1] = wrk.format("POST", "/webhook/meta",
+        {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = line:sub(1, tab - 1)},
+        line:sub(tab + 1))
     end
     i = i + 1
   end
 end
 function request()
   counter = counter + 1
-  local n = ((counter - 1) % #bodies) + 1
-  return wrk.format("POST", "/webhook/meta",
-    {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sigs[n]}, bodies[n])
+  return requests[((counter - 1) % #requests) + 1]
 end
 "#;
 
@@ -53,7 +54,13 @@ struct IntakeRun {
     stored: i64,
 }
 
-pub async fn run(seconds: u64, connections: u32, runs: usize, bodies: usize) -> Result<()> {
+pub async fn run(
+    seconds: u64,
+    connections: u32,
+    runs: usize,
+    bodies: usize,
+    process_concurrency: usize,
+) -> Result<()> {
     let dir = std::env::temp_dir().join("kloyst-bench-webhooks");
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("rotate.lua");
@@ -63,7 +70,7 @@ pub async fn run(seconds: u64, connections: u32, runs: usize, bodies: usize) -> 
     for run in 0..runs {
         let file = dir.join(format!("bodies-{run}.tsv"));
         generate(&file, bodies, run)?;
-        let figures = intake_run(&file, &script, seconds, connections).await?;
+        let figures = intake_run(&file, &script, seconds, connections, process_concurrency).await?;
         println!(
             "run {}: {:.0} acks/s, p50 {:.2} ms, p99 {:.2} ms; wrk counted {} acks, webhook_inbox holds {} rows ({})",
             run + 1,
@@ -72,9 +79,9 @@ pub async fn run(seconds: u64, connections: u32, runs: usize, bodies: usize) -> 
             figures.p99_ms,
             figures.acked,
             figures.stored,
-            if figures.stored == figures.acked as i64 { "every ack durable" } else { "MISMATCH" }
+            if figures.stored >= figures.acked as i64 { "every ack durable; the rest were in flight when wrk stopped" } else { "MISSING ROWS" }
         );
-        if figures.stored != figures.acked as i64 {
+        if figures.stored < figures.acked as i64 {
             bail!("acknowledged webhooks missing from the inbox");
         }
         if figures.acked as usize > bodies {
@@ -93,8 +100,13 @@ pub async fn run(seconds: u64, connections: u32, runs: usize, bodies: usize) -> 
     let p99 = median(intake.iter().map(|r| r.p99_ms).collect());
     let p50 = median(intake.iter().map(|r| r.p50_ms).collect());
     let pgbench = median(reference);
+    let mode = if process_concurrency == 0 {
+        "intake only (WEBHOOK_PROCESS_CONCURRENCY=0)".to_owned()
+    } else {
+        format!("intake while processing (WEBHOOK_PROCESS_CONCURRENCY={process_concurrency})")
+    };
     println!(
-        "median of {runs}: {rps:.0} signed webhooks acknowledged durably per second (target >= 20000), p50 {p50:.2} ms, p99 {p99:.2} ms (target < 25 ms); pgbench single-row inserts {pgbench:.0}/s; intake / pgbench = {:.2}",
+        "{mode}, median of {runs}: {rps:.0} signed webhooks acknowledged durably per second (target >= 20000), p50 {p50:.2} ms, p99 {p99:.2} ms (target < 25 ms); pgbench single-row inserts {pgbench:.0}/s; intake / pgbench = {:.2}",
         rps / pgbench.max(1.0)
     );
     Ok(())
@@ -142,6 +154,7 @@ async fn intake_run(
     script: &Path,
     seconds: u64,
     connections: u32,
+    process_concurrency: usize,
 ) -> Result<IntakeRun> {
     let stores = stores::fresh("kloyst_bench_webhooks").await?;
     let env: Vec<(&str, String)> = vec![
@@ -153,6 +166,10 @@ async fn intake_run(
         ("META_APP_SECRET", APP_SECRET.into()),
         ("META_VERIFY_TOKEN", "bench-verify-token".into()),
         ("RAZORPAY_WEBHOOK_SECRET", "bench-razorpay-secret".into()),
+        (
+            "WEBHOOK_PROCESS_CONCURRENCY",
+            process_concurrency.to_string(),
+        ),
         ("RUST_LOG", "warn".into()),
     ];
     let mut worker = Command::new(binary("webhook-worker")?)

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::error::InboxError;
@@ -67,47 +68,77 @@ impl InboxWriter {
     }
 }
 
+/// `writers` tasks share the queue: the one holding it waits for the next webhook, takes
+/// whatever else is queued, releases the queue and inserts. Each keeps its own connection:
+/// sqlx pings a pooled connection every time it goes back to the pool, a round trip per
+/// batch the intake does not need to pay.
 async fn collect(
-    mut receiver: mpsc::Receiver<Pending>,
+    receiver: mpsc::Receiver<Pending>,
     pool: PgPool,
     settings: IntakeSettings,
     notifier: Option<InboxNotifier>,
 ) {
-    let writers = Arc::new(Semaphore::new(settings.writers.max(1)));
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        // Take a writer first: while all are busy, webhooks accumulate in the channel and the
-        // next batch takes them all.
-        let Ok(permit) = writers.clone().acquire_owned().await else {
-            break;
-        };
-        let Some(first) = receiver.recv().await else {
-            break;
-        };
-        let mut bytes = first.webhook.body.len();
-        let mut batch = vec![first];
-        while batch.len() < settings.batch_rows && bytes < settings.batch_bytes {
-            match receiver.try_recv() {
-                Ok(pending) => {
-                    bytes += pending.webhook.body.len();
-                    batch.push(pending);
-                }
-                Err(_) => break,
-            }
-        }
-        let pool = pool.clone();
-        let notifier = notifier.clone();
-        in_flight.spawn(async move {
-            write(&pool, batch, notifier.as_ref()).await;
-            drop(permit);
-        });
-        // Reap finished writes so the set does not grow.
-        while in_flight.try_join_next().is_some() {}
+    let receiver = Arc::new(Mutex::new(receiver));
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..settings.writers.max(1) {
+        writers.spawn(writer(
+            receiver.clone(),
+            pool.clone(),
+            settings.clone(),
+            notifier.clone(),
+        ));
     }
-    while in_flight.join_next().await.is_some() {}
+    while writers.join_next().await.is_some() {}
 }
 
-async fn write(pool: &PgPool, batch: Vec<Pending>, notifier: Option<&InboxNotifier>) {
+async fn writer(
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    pool: PgPool,
+    settings: IntakeSettings,
+    notifier: Option<InboxNotifier>,
+) {
+    let mut conn: Option<PoolConnection<Postgres>> = None;
+    loop {
+        let batch = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                break;
+            };
+            let mut bytes = first.webhook.body.len();
+            let mut batch = vec![first];
+            while batch.len() < settings.batch_rows && bytes < settings.batch_bytes {
+                match receiver.try_recv() {
+                    Ok(pending) => {
+                        bytes += pending.webhook.body.len();
+                        batch.push(pending);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let connection = match conn.take() {
+            Some(connection) => Ok(connection),
+            None => pool.acquire().await,
+        };
+        match connection {
+            Ok(mut connection) => {
+                if write(&mut connection, batch, notifier.as_ref()).await {
+                    conn = Some(connection);
+                }
+                // else: dropped; a broken connection is not reused.
+            }
+            Err(error) => fail(batch, error),
+        }
+    }
+}
+
+/// Inserts and answers a batch; false when the connection failed.
+async fn write(
+    conn: &mut PgConnection,
+    batch: Vec<Pending>,
+    notifier: Option<&InboxNotifier>,
+) -> bool {
     let started = Instant::now();
     // A duplicate within the batch is answered like the first of its key.
     let mut seen = HashSet::new();
@@ -116,7 +147,7 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, notifier: Option<&InboxNotifi
         .map(|p| &p.webhook)
         .filter(|w| w.dedupe_key.as_ref().is_none_or(|k| seen.insert(k.clone())))
         .collect();
-    let result = repo::insert_batch(pool, &unique).await;
+    let result = repo::insert_batch(conn, &unique).await;
     metrics::histogram!("webhook_intake_batch_rows").record(batch.len() as f64);
     metrics::histogram!("webhook_intake_insert_seconds").record(started.elapsed().as_secs_f64());
     match result {
@@ -140,14 +171,21 @@ async fn write(pool: &PgPool, batch: Vec<Pending>, notifier: Option<&InboxNotifi
                     notifier.notify_new().await;
                 }
             }
+            true
         }
         Err(error) => {
-            tracing::error!(%error, rows = batch.len(), "storing webhooks failed");
-            metrics::counter!("webhook_intake_failures_total").increment(batch.len() as u64);
-            let error = Arc::new(error);
-            for pending in batch {
-                let _ = pending.reply.send(Err(error.clone()));
-            }
+            fail(batch, error);
+            false
         }
+    }
+}
+
+/// Answers every webhook of a batch that could not be stored.
+fn fail(batch: Vec<Pending>, error: sqlx::Error) {
+    tracing::error!(%error, rows = batch.len(), "storing webhooks failed");
+    metrics::counter!("webhook_intake_failures_total").increment(batch.len() as u64);
+    let error = Arc::new(error);
+    for pending in batch {
+        let _ = pending.reply.send(Err(error.clone()));
     }
 }

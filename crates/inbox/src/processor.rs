@@ -104,8 +104,14 @@ impl<H: InboxHandler> InboxProcessor<H> {
         }
     }
 
-    /// Processes due rows until `shutdown`; the row in hand is finished first.
+    /// Processes due rows until `shutdown`; the row in hand is finished first. With a
+    /// concurrency of 0 it only waits for `shutdown` (an intake-only copy).
     pub async fn run(&self, shutdown: CancellationToken) {
+        if self.settings.concurrency == 0 {
+            tracing::info!("webhook processing disabled in this copy (concurrency 0)");
+            shutdown.cancelled().await;
+            return;
+        }
         let listener = async {
             if let Some(notifier) = &self.notifier {
                 notifier.listen(shutdown.clone()).await;

@@ -9,7 +9,7 @@ use crate::model::{ClaimedRow, NewWebhook};
 /// Inserts a batch in one statement; rows whose dedupe key is already stored are skipped.
 /// Returns the dedupe keys of the rows that were new (rows without a key are always new).
 pub(crate) async fn insert_batch(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     rows: &[&NewWebhook],
 ) -> Result<Vec<Option<String>>, sqlx::Error> {
     let mut sources = Vec::with_capacity(rows.len());
@@ -40,7 +40,7 @@ pub(crate) async fn insert_batch(
     .bind(&hashes)
     .bind(&keys)
     .bind(&request_ids)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }
 

@@ -5,7 +5,7 @@ use kloyst_config::{ConfigError, Env};
 /// How the intake groups inserts.
 #[derive(Clone, Debug)]
 pub struct IntakeSettings {
-    /// `WEBHOOK_INTAKE_WRITERS` (4): inserts in flight at once. While all are busy, arriving
+    /// `WEBHOOK_INTAKE_WRITERS` (2): inserts in flight at once. While all are busy, arriving
     /// webhooks queue and go into the next insert together.
     pub writers: usize,
     /// `WEBHOOK_INTAKE_BATCH_ROWS` (500): rows per insert at most.
@@ -19,7 +19,7 @@ pub struct IntakeSettings {
 impl IntakeSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let settings = Self {
-            writers: env.parse_or("WEBHOOK_INTAKE_WRITERS", 4)?,
+            writers: env.parse_or("WEBHOOK_INTAKE_WRITERS", 2)?,
             batch_rows: env.parse_or("WEBHOOK_INTAKE_BATCH_ROWS", 500)?,
             batch_bytes: env.parse_or("WEBHOOK_INTAKE_BATCH_BYTES", 16 * 1024 * 1024)?,
             queue: env.parse_or("WEBHOOK_INTAKE_QUEUE", 20_000)?,
@@ -43,7 +43,7 @@ impl IntakeSettings {
 impl Default for IntakeSettings {
     fn default() -> Self {
         Self {
-            writers: 4,
+            writers: 2,
             batch_rows: 500,
             batch_bytes: 16 * 1024 * 1024,
             queue: 20_000,
@@ -54,7 +54,8 @@ impl Default for IntakeSettings {
 /// How stored webhooks are processed and retried.
 #[derive(Clone, Debug)]
 pub struct ProcessorSettings {
-    /// `WEBHOOK_PROCESS_CONCURRENCY` (4): rows processed at once by this copy.
+    /// `WEBHOOK_PROCESS_CONCURRENCY` (4): rows processed at once by this copy; 0 makes it an
+    /// intake-only copy (other copies process).
     pub concurrency: usize,
     /// `WEBHOOK_PROCESS_LEASE` (60s): a claimed row not finished by then is due again (its
     /// processor died).
@@ -79,10 +80,10 @@ impl ProcessorSettings {
             retry_max: env.duration_or("WEBHOOK_RETRY_MAX", defaults.retry_max)?,
             poll_interval: env.duration_or("WEBHOOK_POLL_INTERVAL", defaults.poll_interval)?,
         };
-        if settings.concurrency == 0 || settings.max_attempts < 1 {
+        if settings.max_attempts < 1 {
             return Err(ConfigError::Invalid {
-                var: "WEBHOOK_PROCESS_CONCURRENCY",
-                reason: "concurrency and WEBHOOK_MAX_ATTEMPTS must be at least 1".into(),
+                var: "WEBHOOK_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
             });
         }
         Ok(settings)
