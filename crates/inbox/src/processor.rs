@@ -144,50 +144,102 @@ impl<H: InboxHandler> InboxProcessor<H> {
         }
     }
 
-    /// Claims one batch of due rows and processes it. Returns how many rows it claimed.
+    /// Claims due rows and processes them: `concurrency` transactions at once, each applying
+    /// up to `batch` rows. Returns how many rows it claimed.
     pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
-        let limit = i64::try_from(self.settings.concurrency * 4).unwrap_or(64);
+        let batch = self.settings.batch.max(1);
+        let limit = i64::try_from(self.settings.concurrency * batch).unwrap_or(64);
         let rows = repo::claim_due(&self.pool, limit, self.settings.lease).await?;
         let claimed = rows.len();
-        futures::stream::iter(rows)
-            .for_each_concurrent(self.settings.concurrency, |row| self.process(row))
+        let mut batches: Vec<Vec<ClaimedRow>> = Vec::new();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            batches.push(rows.by_ref().take(batch).collect());
+        }
+        futures::stream::iter(batches)
+            .for_each_concurrent(self.settings.concurrency, |rows| self.process_batch(rows))
             .await;
         Ok(claimed)
     }
 
-    #[tracing::instrument(name = "inbox.process", skip_all, fields(inbox_id = row.id, source = %row.source, attempt = row.attempts))]
-    async fn process(&self, row: ClaimedRow) {
-        match self.apply(&row).await {
-            Ok(()) => {
-                metrics::counter!("webhook_inbox_processed_total", "source" => row.source.clone())
-                    .increment(1);
+    /// One transaction for the batch (one commit, one WAL flush), a savepoint per row: a row
+    /// that fails is rolled back alone and retried, the others commit.
+    async fn process_batch(&self, rows: Vec<ClaimedRow>) {
+        let mut failures: Vec<(ClaimedRow, HandlerFailure)> = Vec::new();
+        let mut applied: Vec<ClaimedRow> = Vec::new();
+        match self.pool.begin().await {
+            Err(error) => {
+                let reason = format!("database error: {error}");
+                failures.extend(
+                    rows.into_iter()
+                        .map(|row| (row, HandlerFailure::retry(&reason))),
+                );
             }
-            Err(failure) => self.record_failure(&row, &failure).await,
+            Ok(mut tx) => {
+                for row in rows {
+                    match self.apply(&mut tx, &row).await {
+                        Ok(true) => applied.push(row),
+                        Ok(false) => {}
+                        Err(failure) => failures.push((row, failure)),
+                    }
+                }
+                if let Err(error) = tx.commit().await {
+                    let reason = format!("database error at commit: {error}");
+                    failures.extend(
+                        applied
+                            .drain(..)
+                            .map(|row| (row, HandlerFailure::retry(&reason))),
+                    );
+                }
+            }
+        }
+        for row in &applied {
+            metrics::counter!("webhook_inbox_processed_total", "source" => row.source.clone())
+                .increment(1);
+        }
+        for (row, failure) in failures {
+            self.record_failure(&row, &failure).await;
         }
     }
 
-    /// The handler and the PROCESSED mark, in one transaction.
-    async fn apply(&self, row: &ClaimedRow) -> Result<(), HandlerFailure> {
-        let mut tx = self.pool.begin().await?;
-        let processed = self.handler.handle(&mut tx, row).await?;
-        let ours = repo::mark_processed(
-            &mut tx,
-            row.id,
-            row.attempts,
-            processed.event_type.as_deref(),
-        )
-        .await?;
-        if ours {
-            tx.commit().await?;
-        } else {
-            // Our lease ran out and another processor claimed the row: it applies it.
-            tracing::warn!(
-                inbox_id = row.id,
-                "inbox row lost its lease; not applied here"
-            );
-            tx.rollback().await?;
+    /// The handler and the PROCESSED mark, under a savepoint of the batch's transaction.
+    /// False when the row's lease ran out and another processor took it (not applied here).
+    #[tracing::instrument(name = "inbox.process", skip_all, fields(inbox_id = row.id, source = %row.source, attempt = row.attempts))]
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        row: &ClaimedRow,
+    ) -> Result<bool, HandlerFailure> {
+        let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+        let outcome = match self.handler.handle(&mut savepoint, row).await {
+            Ok(processed) => repo::mark_processed(
+                &mut savepoint,
+                row.id,
+                row.attempts,
+                processed.event_type.as_deref(),
+            )
+            .await
+            .map_err(HandlerFailure::from),
+            Err(failure) => Err(failure),
+        };
+        match outcome {
+            Ok(true) => {
+                savepoint.commit().await?;
+                Ok(true)
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    inbox_id = row.id,
+                    "inbox row lost its lease; not applied here"
+                );
+                savepoint.rollback().await?;
+                Ok(false)
+            }
+            Err(failure) => {
+                savepoint.rollback().await?;
+                Err(failure)
+            }
         }
-        Ok(())
     }
 
     async fn record_failure(&self, row: &ClaimedRow, failure: &HandlerFailure) {

@@ -57,6 +57,8 @@ pub struct ProcessorSettings {
     /// `WEBHOOK_PROCESS_CONCURRENCY` (4): rows processed at once by this copy; 0 makes it an
     /// intake-only copy (other copies process).
     pub concurrency: usize,
+    /// `WEBHOOK_PROCESS_BATCH` (32): rows applied per transaction (one savepoint each).
+    pub batch: usize,
     /// `WEBHOOK_PROCESS_LEASE` (60s): a claimed row not finished by then is due again (its
     /// processor died).
     pub lease: Duration,
@@ -74,6 +76,7 @@ impl ProcessorSettings {
         let defaults = Self::default();
         let settings = Self {
             concurrency: env.parse_or("WEBHOOK_PROCESS_CONCURRENCY", defaults.concurrency)?,
+            batch: env.parse_or("WEBHOOK_PROCESS_BATCH", defaults.batch)?,
             lease: env.duration_or("WEBHOOK_PROCESS_LEASE", defaults.lease)?,
             max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", defaults.max_attempts)?,
             retry_base: env.duration_or("WEBHOOK_RETRY_BASE", defaults.retry_base)?,
@@ -94,6 +97,7 @@ impl Default for ProcessorSettings {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            batch: 32,
             lease: Duration::from_secs(60),
             max_attempts: 8,
             retry_base: Duration::from_secs(2),
