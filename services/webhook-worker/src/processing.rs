@@ -40,11 +40,10 @@ impl WebhookProcessing {
         conn: &mut PgConnection,
         row: &ClaimedRow,
     ) -> Result<Processed, HandlerFailure> {
-        // The bytes never change: a body that does not parse never will (dead-lettered at
-        // once; replay after a parser fix).
-        let notification = Notification::parse(&row.raw_body).map_err(|error| {
-            HandlerFailure::permanent(format!("not a Meta notification: {error}"))
-        })?;
+        // Retried like any failure, not dead-lettered at once: the bytes never change, but a
+        // parser fix deployed within the retry window then applies them without a replay.
+        let notification = Notification::parse(&row.raw_body)
+            .map_err(|error| HandlerFailure::retry(format!("not a Meta notification: {error}")))?;
         let event_type = Some(notification.fields()).filter(|f| !f.is_empty());
         let with_type = |failure: HandlerFailure| match failure {
             HandlerFailure::Retry { reason, .. } => HandlerFailure::Retry {
@@ -57,7 +56,7 @@ impl WebhookProcessing {
             },
         };
         if notification.object != WHATSAPP_OBJECT {
-            return Err(with_type(HandlerFailure::permanent(format!(
+            return Err(with_type(HandlerFailure::retry(format!(
                 "unexpected object {:?}",
                 notification.object
             ))));
@@ -68,7 +67,7 @@ impl WebhookProcessing {
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
             for change in &entry.changes {
                 let kind = change.parse().map_err(|error| {
-                    with_type(HandlerFailure::permanent(format!(
+                    with_type(HandlerFailure::retry(format!(
                         "change {:?} of entry {} does not parse: {error}",
                         change.field, entry.id
                     )))

@@ -209,11 +209,16 @@ async fn garbage_with_a_valid_signature_is_acknowledged_stored_and_dead_lettered
     )
     .await;
     assert_eq!(dead, 1);
-    let error: String = sqlx::query_scalar("SELECT last_error FROM webhook_inbox")
-        .fetch_one(&stores.pg)
-        .await
-        .unwrap();
+    let (error, attempts): (String, i32) =
+        sqlx::query_as("SELECT last_error, attempts FROM webhook_inbox")
+            .fetch_one(&stores.pg)
+            .await
+            .unwrap();
     assert!(error.starts_with("not a Meta notification"), "{error}");
+    assert_eq!(
+        attempts, 3,
+        "retried with backoff up to WEBHOOK_MAX_ATTEMPTS"
+    );
     // Still up, and still processing.
     let next = statuses_body(&[status("wamid.after", "sent", 1_750_000_000)]);
     assert_eq!(post_signed(&client, &worker, next).await.status(), 200);
