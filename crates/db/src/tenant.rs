@@ -63,6 +63,14 @@ pub async fn begin_as_user(
     pool.begin_with(statement).await
 }
 
+/// Ends a transaction that only read. Nothing to keep, so it is rolled back rather than
+/// committed, and the rollback costs no round trip of its own: sqlx queues the ROLLBACK and
+/// sends it together with the check it runs on every connection returning to the pool, where
+/// a COMMIT would be one round trip and that check another.
+pub fn end_read_only(tx: Transaction<'static, Postgres>) {
+    drop(tx);
+}
+
 /// Whether `error` is [`begin_as_user`] refusing a session that no longer holds.
 pub fn is_session_revoked(error: &sqlx::Error) -> bool {
     error

@@ -17,7 +17,7 @@ impl Identity {
     pub async fn vendor_profile(&self, who: &Principal) -> Result<VendorProfile, IdentityError> {
         let mut tx = begin_for(self.pg(), who).await?;
         let row = vendors::get(&mut tx, who.vendor_id).await?;
-        tx.commit().await?;
+        kloyst_db::end_read_only(tx);
         profile(row.ok_or(IdentityError::NotFound("vendor"))?)
     }
 
