@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p bench -- outbox [--events N] [--relays K] [--runs R]
+//! cargo run --release -p bench -- ledger [--debits N] [--callers C] [--runs R]
 //! cargo run --release -p bench -- idle-memory [--settle-secs S]
 //! cargo run --release -p bench -- auth [--seconds S] [--connections C]
 //! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
@@ -13,6 +14,7 @@
 mod auth;
 mod idle_memory;
 mod import;
+mod ledger;
 mod outbox;
 mod stores;
 mod webhooks;
@@ -45,6 +47,14 @@ async fn main() -> Result<()> {
             outbox::run(
                 arg(&args, "--events", 200_000),
                 arg(&args, "--relays", 1),
+                arg(&args, "--runs", 3),
+            )
+            .await
+        }
+        "ledger" => {
+            ledger::run(
+                arg(&args, "--debits", 20_000),
+                arg(&args, "--callers", 16),
                 arg(&args, "--runs", 3),
             )
             .await

@@ -80,6 +80,7 @@ impl Service for ApiGateway {
             contacts: Contacts::new(stores.pg.clone(), self.contacts),
             limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
             templates: kloyst_templates::Templates::new(stores.pg.clone()),
+            pricing: kloyst_pricing::Pricing::new(stores.pg.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
         let app = middleware::stack(app, Self::NAME, self.limits)
@@ -113,6 +114,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::contacts::routes())
         .merge(routes::imports::routes())
         .merge(routes::templates::routes())
+        .merge(routes::pricing::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

@@ -10,4 +10,5 @@ pub struct AppState {
     pub contacts: Contacts,
     pub limiter: RateLimiter,
     pub templates: kloyst_templates::Templates,
+    pub pricing: kloyst_pricing::Pricing,
 }

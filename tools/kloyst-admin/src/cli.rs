@@ -16,6 +16,11 @@ usage:
   kloyst-admin dead-letters replay --all [--source META|RAZORPAY]
       Put dead letters back in the webhook inbox with fresh attempts; the webhook-worker
       picks them up on its next poll (WEBHOOK_POLL_INTERVAL).
+  kloyst-admin rate-cards load <file.csv> --name NAME --currency USD
+                             --effective-from 2026-04-01T00:00:00Z [--sample] [--source S]
+      Load a rate card (market,category,rate; see data/rate-cards/README.md) in one
+      transaction; the previous card of that currency ends where it starts.
+  kloyst-admin rate-cards list
   kloyst-admin help
 
 Reads DATABASE_URL (and .env in development). Exit codes: 0 done, 1 failed, 2 bad usage
@@ -31,6 +36,7 @@ pub enum Command {
     ListDeadLetters(DeadLetterQuery),
     ReplayDeadLetters(Vec<i64>),
     ReplayAllDeadLetters(Option<Source>),
+    RateCards(crate::rate_cards::RateCardCommand),
 }
 
 /// What was wrong with the command line (printed above the usage text).
@@ -53,6 +59,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         ["dead-letters", "list", options @ ..] => parse_list(options),
         ["dead-letters", "replay", rest @ ..] => parse_replay(rest),
         ["dead-letters", ..] => Err(usage_error("dead-letters needs `list` or `replay`")),
+        ["rate-cards", rest @ ..] => crate::rate_cards::parse(rest)
+            .map(Command::RateCards)
+            .map_err(usage_error),
         [other, ..] => Err(usage_error(format!("unknown command {other:?}"))),
     }
 }

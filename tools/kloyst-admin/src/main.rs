@@ -3,9 +3,11 @@
 //! - `migrate`: applies the migrations embedded in this binary (the deploy runs it once,
 //!   before the services start, so replicas never race to migrate).
 //! - `dead-letters list|replay`: webhooks whose processing failed for good (see `USAGE`).
+//! - `rate-cards load|list`: Meta's rate cards from a CSV file.
 
 mod cli;
 mod dead_letters;
+mod rate_cards;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,8 @@ enum AdminError {
     Database(#[from] DbError),
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),
+    #[error(transparent)]
+    RateCards(#[from] rate_cards::RateCardError),
 }
 
 impl AdminError {
@@ -82,6 +86,7 @@ async fn run(command: Command) -> Result<(), AdminError> {
         Command::ListDeadLetters(query) => dead_letters::list(&pool, &query).await?,
         Command::ReplayDeadLetters(ids) => dead_letters::replay(&pool, &ids).await?,
         Command::ReplayAllDeadLetters(source) => dead_letters::replay_all(&pool, source).await?,
+        Command::RateCards(command) => rate_cards::run(&pool, command).await?,
     }
     Ok(())
 }

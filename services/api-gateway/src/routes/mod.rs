@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod imports;
+pub mod pricing;
 pub mod templates;
 pub mod users;
 pub mod vendor;

@@ -7,6 +7,7 @@ mod contacts;
 mod health;
 mod identity;
 mod imports;
+mod pricing;
 mod process;
 mod templates;
 mod tenancy;
