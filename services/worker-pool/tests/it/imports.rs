@@ -8,10 +8,10 @@ use futures::stream;
 use kloyst_audit::RequestMeta;
 use kloyst_contacts::model::ImportOptions;
 use kloyst_contacts::{Contacts, ContactsSettings};
-use kloyst_core::{UserId, VendorId};
-use kloyst_identity::{Principal, Role};
 use kloyst_testkit::{eventually, free_port, signal, spawn_binary, wait_until_ready, TestStores};
 use uuid::Uuid;
+
+use crate::support::admin_of_new_vendor;
 
 const BIN: &str = env!("CARGO_BIN_EXE_worker-pool");
 const ROWS: usize = 30_000;
@@ -25,27 +25,6 @@ fn vars(stores: &TestStores, port: u16) -> Vec<(&'static str, String)> {
         ("IMPORT_LEASE", "1s".into()),
         ("IMPORT_POLL_INTERVAL", "200ms".into()),
     ]
-}
-
-async fn admin_of_new_vendor(stores: &TestStores) -> Principal {
-    let vendor: Uuid =
-        sqlx::query_scalar("INSERT INTO vendors (name) VALUES ('Acme') RETURNING id")
-            .fetch_one(&stores.pg)
-            .await
-            .unwrap();
-    let user: Uuid = sqlx::query_scalar(
-        "INSERT INTO users (vendor_id, email, password_hash, name, role, status) \
-         VALUES ($1, 'owner@acme.test', 'x', 'Owner', 'ADMIN', 'ACTIVE') RETURNING id",
-    )
-    .bind(vendor)
-    .fetch_one(&stores.pg)
-    .await
-    .unwrap();
-    Principal {
-        user_id: UserId::from_uuid(user),
-        vendor_id: VendorId::from_uuid(vendor),
-        role: Role::Admin,
-    }
 }
 
 async fn job_state(stores: &TestStores, job: Uuid) -> (String, i64, i64) {

@@ -5,6 +5,7 @@
 
 mod imports;
 mod mail;
+mod support;
 mod templates;
 
 use std::sync::{Arc, Mutex};

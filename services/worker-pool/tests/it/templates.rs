@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use kloyst_audit::RequestMeta;
-use kloyst_core::{UserId, VendorId};
-use kloyst_identity::{Principal, Role};
 use kloyst_queue::{Queue, QueueConfig};
 use kloyst_templates::model::TemplateInput;
 use kloyst_templates::Templates;
@@ -17,6 +15,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::support::admin_of_new_vendor;
 use worker_pool::{WorkerPool, JOBS_STREAM};
 
 /// Meta's simulator with the testkit's META_* identity; its base URL.
@@ -36,27 +36,6 @@ async fn start_sim(shutdown: &CancellationToken) -> (String, tokio::task::JoinHa
     let task =
         tokio::spawn(async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() });
     (base, task)
-}
-
-async fn admin_of_new_vendor(stores: &TestStores) -> Principal {
-    let vendor: Uuid =
-        sqlx::query_scalar("INSERT INTO vendors (name) VALUES ('Acme') RETURNING id")
-            .fetch_one(&stores.pg)
-            .await
-            .unwrap();
-    let user: Uuid = sqlx::query_scalar(
-        "INSERT INTO users (vendor_id, email, password_hash, name, role, status) \
-         VALUES ($1, 'owner@acme.test', 'x', 'Owner', 'ADMIN', 'ACTIVE') RETURNING id",
-    )
-    .bind(vendor)
-    .fetch_one(&stores.pg)
-    .await
-    .unwrap();
-    Principal {
-        user_id: UserId::from_uuid(user),
-        vendor_id: VendorId::from_uuid(vendor),
-        role: Role::Admin,
-    }
 }
 
 fn input(name: &str) -> TemplateInput {
