@@ -44,12 +44,26 @@ impl Service for WebhookWorker {
     const NAME: &'static str = "webhook-worker";
 
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env(env)?;
+        let intake = IntakeSettings::from_env(env)?;
+        let processor = ProcessorSettings::from_env(env)?;
+        // Writers keep their connections; processing batches and the claim need theirs too.
+        let needed = intake.writers + processor.concurrency + 1;
+        if (common.database.max_connections as usize) < needed {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_MAX_CONNECTIONS",
+                reason: format!(
+                    "the webhook-worker needs at least {needed} (WEBHOOK_INTAKE_WRITERS + \
+                     WEBHOOK_PROCESS_CONCURRENCY + 1)"
+                ),
+            });
+        }
         let ops_token = match env.optional("OPS_TOKEN") {
             Some(_) => Some(env.required_secret("OPS_TOKEN", 24)?),
             None => None,
         };
         Ok(Self {
-            common: CommonSettings::from_env(env)?,
+            common,
             port: sections::port(env, "WEBHOOK_PORT", 3002)?,
             meta: MetaWebhookSettings::from_env(env)?,
             razorpay_webhook_secret: sections::razorpay_webhook_secret(env)?,
@@ -58,8 +72,8 @@ impl Service for WebhookWorker {
                 request_timeout: env
                     .duration_or("WEBHOOK_REQUEST_TIMEOUT", Duration::from_secs(10))?,
             },
-            intake: IntakeSettings::from_env(env)?,
-            processor: ProcessorSettings::from_env(env)?,
+            intake,
+            processor,
             inbound: InboundSettings::from_env(env)?,
             ops_token,
         })

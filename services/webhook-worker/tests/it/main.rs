@@ -62,3 +62,19 @@ fn webhook_secrets_are_required() {
     let env = env.with("META_APP_SECRET", "meta-app-secret-0123");
     assert!(WebhookWorker::from_env(&env).is_ok());
 }
+
+#[test]
+fn a_pool_too_small_for_the_writers_and_processors_is_refused_at_startup() {
+    let env = Env::from_pairs([
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+        ("REDIS_URL", "redis://127.0.0.1"),
+        ("META_APP_SECRET", "meta-app-secret-0123"),
+        ("META_VERIFY_TOKEN", "verify-token"),
+        ("RAZORPAY_WEBHOOK_SECRET", "razorpay-secret"),
+        ("DATABASE_MAX_CONNECTIONS", "6"),
+    ]);
+    let error = WebhookWorker::from_env(&env).unwrap_err().to_string();
+    assert!(error.contains("DATABASE_MAX_CONNECTIONS"), "{error}");
+    assert!(error.contains("at least 7"), "{error}");
+    assert!(WebhookWorker::from_env(&env.with("WEBHOOK_PROCESS_CONCURRENCY", "0")).is_ok());
+}
