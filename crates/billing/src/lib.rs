@@ -9,6 +9,7 @@
 //! - [`DebitBatcher`]: group commit over the batch path — callers hand single debits and
 //!   whatever queued for a wallet while its previous batch committed goes in the next one.
 //! - [`invariant_violations`]: the SQL function's findings.
+//! - [`WalletReader`]: a vendor's own balance, ledger page and recharges (tenant reads).
 //!
 //! Amounts: `Decimal`, at most 4 decimal places, checked where they enter (see [`model`]).
 
@@ -17,6 +18,7 @@ mod error;
 mod invariants;
 mod ledger;
 pub mod model;
+mod read;
 
 pub use batcher::{BatcherSettings, DebitBatcher};
 pub use error::BillingError;
@@ -28,3 +30,5 @@ pub use model::{
     Credit, CreditKind, Debit, HoldRequest, HoldStatus, HoldView, Posted, Refund, TransactionKind,
     Violation, WalletView,
 };
+pub use model::{RechargeView, TransactionFilter, TransactionView};
+pub use read::{WalletReadError, WalletReader};

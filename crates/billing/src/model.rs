@@ -6,8 +6,9 @@
 //! one rounding step stays with whoever priced the amount (the pricing engine rounds its
 //! total to 4 dp, half-even) and the ledger never silently changes a figure.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::BillingError;
@@ -198,6 +199,56 @@ pub struct Violation {
     pub invariant: String,
     pub expected: Option<Decimal>,
     pub actual: Option<Decimal>,
+}
+
+/// `GET /v1/wallet/transactions?…`: the page and the filters (all optional, combined with AND).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionFilter {
+    /// 1–200, default 50; larger values are capped at 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// A [`TransactionKind`] name, e.g. `CREDIT_RECHARGE` (any case).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// RFC 3339; rows created at or after it.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// RFC 3339; rows created before it.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// One ledger row as a vendor reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TransactionView {
+    pub id: i64,
+    pub kind: TransactionKind,
+    pub amount: Decimal,
+    pub hold_delta: Decimal,
+    pub balance_after: Decimal,
+    pub held_after: Decimal,
+    pub reference: String,
+    pub campaign_id: Option<Uuid>,
+    pub wa_message_id: Option<String>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One Razorpay payment order of the vendor (a recharge, paid or not).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct RechargeView {
+    pub id: Uuid,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: String,
+    pub razorpay_order_id: Option<String>,
+    pub razorpay_payment_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ impl Service for ApiGateway {
             limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
             templates: kloyst_templates::Templates::new(stores.pg.clone()),
             pricing: kloyst_pricing::Pricing::new(stores.pg.clone()),
+            wallet: kloyst_billing::WalletReader::new(stores.pg.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
         let app = middleware::stack(app, Self::NAME, self.limits)
@@ -115,6 +116,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::imports::routes())
         .merge(routes::templates::routes())
         .merge(routes::pricing::routes())
+        .merge(routes::wallet::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

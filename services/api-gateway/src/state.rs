@@ -11,4 +11,5 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub templates: kloyst_templates::Templates,
     pub pricing: kloyst_pricing::Pricing,
+    pub wallet: kloyst_billing::WalletReader,
 }

@@ -8,3 +8,4 @@ pub mod pricing;
 pub mod templates;
 pub mod users;
 pub mod vendor;
+pub mod wallet;

@@ -11,3 +11,4 @@ mod pricing;
 mod process;
 mod templates;
 mod tenancy;
+mod wallet;
