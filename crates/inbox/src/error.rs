@@ -9,6 +9,4 @@ pub enum InboxError {
     /// The intake is shutting down or its writer stopped: the webhook was not stored.
     #[error("the inbox intake is not accepting webhooks")]
     IntakeClosed,
-    #[error("redis error: {0}")]
-    Redis(String),
 }

@@ -56,6 +56,14 @@ impl HandlerFailure {
         }
     }
 
+    /// The same failure, saying what the row turned out to be (stored in `event_type`).
+    pub fn with_event_type(self, event_type: Option<String>) -> Self {
+        match self {
+            Self::Retry { reason, .. } => Self::Retry { reason, event_type },
+            Self::Permanent { reason, .. } => Self::Permanent { reason, event_type },
+        }
+    }
+
     fn event_type(&self) -> Option<&str> {
         match self {
             Self::Retry { event_type, .. } | Self::Permanent { event_type, .. } => {

@@ -45,16 +45,7 @@ impl WebhookProcessing {
         let notification = Notification::parse(&row.raw_body)
             .map_err(|error| HandlerFailure::retry(format!("not a Meta notification: {error}")))?;
         let event_type = Some(notification.fields()).filter(|f| !f.is_empty());
-        let with_type = |failure: HandlerFailure| match failure {
-            HandlerFailure::Retry { reason, .. } => HandlerFailure::Retry {
-                reason,
-                event_type: event_type.clone(),
-            },
-            HandlerFailure::Permanent { reason, .. } => HandlerFailure::Permanent {
-                reason,
-                event_type: event_type.clone(),
-            },
-        };
+        let with_type = |failure: HandlerFailure| failure.with_event_type(event_type.clone());
         if notification.object != WHATSAPP_OBJECT {
             return Err(with_type(HandlerFailure::retry(format!(
                 "unexpected object {:?}",

@@ -5,12 +5,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kloyst_testkit::{eventually, free_port, signal, spawn_binary, wait_until_ready, TestStores};
-use meta_sim::{Behaviour, SimSettings};
+use meta_sim::Behaviour;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
+use crate::support::{Sim, APP_SECRET};
 
 const BIN: &str = env!("CARGO_BIN_EXE_webhook-worker");
 const DELIVERIES: usize = 3000;
@@ -54,27 +52,17 @@ async fn kill_9_while_meta_posts_loses_no_acknowledged_webhook() {
     assert!(wait_until_ready(&format!("{worker_url}/readyz"), Duration::from_secs(30)).await);
 
     // Meta, posting to the worker with quick retries of anything not acknowledged.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let settings = SimSettings {
-        access_token: "test-token".to_owned(),
-        app_secret: APP_SECRET.to_owned(),
-        waba_id: WABA_ID.to_owned(),
-        phone_number_id: PHONE_NUMBER_ID.to_owned(),
-        display_phone_number: "15550001234".to_owned(),
-        webhook_url: Some(format!("{worker_url}/webhook/meta")),
-        behaviour: Behaviour {
+    let sim_handle = Sim::start(
+        format!("{worker_url}/webhook/meta"),
+        Behaviour {
             webhook_concurrency: 16,
             webhook_retry_base_ms: 50,
             webhook_retry_max_ms: 500,
             ..Behaviour::default()
         },
-    };
-    let sim_task = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
-    });
+    )
+    .await;
+    let sim = sim_handle.base.clone();
     let http = reqwest::Client::new();
     let flood = http
         .post(format!("{sim}/_sim/flood"))
@@ -132,7 +120,7 @@ async fn kill_9_while_meta_posts_loses_no_acknowledged_webhook() {
     .await
     .unwrap()
     .into_iter()
-    .map(hex_lower)
+    .map(|sha| kloyst_core::page::encode_bytes(&sha))
     .collect();
     let missing: Vec<&String> = acked.difference(&stored).collect();
     assert!(
@@ -154,10 +142,5 @@ async fn kill_9_while_meta_posts_loses_no_acknowledged_webhook() {
     .await;
     assert!(processed.is_some(), "every stored webhook processed");
     assert!(acked_before >= 300);
-    shutdown.cancel();
-    sim_task.await.unwrap();
-}
-
-fn hex_lower(bytes: Vec<u8>) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sim_handle.stop().await;
 }

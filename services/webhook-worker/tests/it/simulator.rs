@@ -13,96 +13,18 @@ use kloyst_meta::{
 use kloyst_templates::model::TemplateInput;
 use kloyst_templates::Templates;
 use kloyst_testkit::{eventually, RunningService, TestStores};
-use meta_sim::{Behaviour, SimSettings};
+use meta_sim::Behaviour;
 use outbox_relay::OutboxRelay;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use webhook_worker::WebhookWorker;
 use worker_pool::WorkerPool;
 
-use crate::support::{fast_env, APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
+use crate::support::{fast_env, Sim};
 
 /// Generous for a loaded 2-core machine; every wait polls and returns as soon as it can.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// The testkit's META_ACCESS_TOKEN.
-const ACCESS_TOKEN: &str = "test-token";
-
-/// Meta's simulator, in-process, posting its webhooks to `worker`.
-struct Sim {
-    base: String,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Sim {
-    /// Speaks as the testkit's META_* identity (the access token of `stores.env()`).
-    async fn start(worker: &RunningService, behaviour: Behaviour) -> Self {
-        let settings = SimSettings {
-            access_token: ACCESS_TOKEN.to_owned(),
-            app_secret: APP_SECRET.to_owned(),
-            waba_id: WABA_ID.to_owned(),
-            phone_number_id: PHONE_NUMBER_ID.to_owned(),
-            display_phone_number: "15550001234".to_owned(),
-            webhook_url: Some(worker.url("/webhook/meta")),
-            behaviour,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
-        });
-        Self {
-            base,
-            http: reqwest::Client::new(),
-            shutdown,
-            task,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ACCESS_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    /// A customer's text message to the business; its wamid.
-    async fn inbound(&self, from: &str, text: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/_sim/inbound", self.base))
-            .json(&json!({"from": from, "text": text, "name": "Asha Rao"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        body["wamid"].as_str().unwrap().to_owned()
-    }
-
-    /// `/_sim/webhooks`: every delivery record and the summary.
-    async fn webhooks(&self) -> Value {
-        self.get("/_sim/webhooks").await
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap();
-    }
-}
 
 /// The worker's retries are short but many: a template review webhook may arrive before the
 /// submitter has committed Meta's id, and is retried until the template is known.
@@ -169,7 +91,7 @@ async fn scalar(pg: &PgPool, query: &str) -> i64 {
 async fn a_template_goes_through_meta_review_to_approved_and_another_to_rejected() {
     let stores = TestStores::new().await;
     let worker = RunningService::start::<WebhookWorker>(&worker_env(&stores)).await;
-    let sim = Sim::start(&worker, Behaviour::default()).await;
+    let sim = Sim::start(worker.url("/webhook/meta"), Behaviour::default()).await;
     let env = stores.env().with("META_API_BASE", &sim.base);
     let pool = RunningService::start::<WorkerPool>(&env).await;
     let relay = RunningService::start::<OutboxRelay>(&env).await;
@@ -287,7 +209,7 @@ async fn stop_through_the_simulator_opts_the_contact_out_and_start_opts_back_in(
     .unwrap();
     let env = worker_env(&stores).with("INBOUND_DEFAULT_VENDOR_ID", vendor.to_string());
     let worker = RunningService::start::<WebhookWorker>(&env).await;
-    let sim = Sim::start(&worker, Behaviour::default()).await;
+    let sim = Sim::start(worker.url("/webhook/meta"), Behaviour::default()).await;
 
     let stop = sim.inbound(mobile, "STOP").await;
     let logged = eventually(DEADLINE, || inbound_log(&stores.pg, &stop)).await;
@@ -390,7 +312,7 @@ async fn send_templates(env: &kloyst_config::Env) -> Vec<String> {
 async fn duplicated_reordered_batched_statuses_through_the_simulator_are_stored_once_each() {
     let stores = TestStores::new().await;
     let worker = RunningService::start::<WebhookWorker>(&fast_env(&stores)).await;
-    let sim = Sim::start(&worker, noisy_behaviour()).await;
+    let sim = Sim::start(worker.url("/webhook/meta"), noisy_behaviour()).await;
     let wamids = send_templates(&stores.env().with("META_API_BASE", &sim.base)).await;
     let accepted: HashSet<String> = sim
         .get("/_sim/messages")

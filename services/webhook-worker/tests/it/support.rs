@@ -4,8 +4,12 @@ use std::time::{Duration, Instant};
 
 use kloyst_config::Env;
 use kloyst_testkit::{RunningService, TestStores};
+use meta_sim::{Behaviour, SimSettings};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use webhook_worker::WebhookWorker;
 
 pub const APP_SECRET: &str = "test-meta-app-secret";
@@ -81,5 +85,81 @@ pub async fn wait_for_count(pg: &PgPool, query: &str, expected: i64) -> i64 {
             return count;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The testkit's META_ACCESS_TOKEN.
+pub const ACCESS_TOKEN: &str = "test-token";
+
+/// Meta's simulator, in-process, posting its webhooks to `worker`.
+pub struct Sim {
+    pub base: String,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Sim {
+    /// Speaks as the testkit's META_* identity (the access token of `stores.env()`) and posts
+    /// its webhooks to `webhook_url`.
+    pub async fn start(webhook_url: String, behaviour: Behaviour) -> Self {
+        let settings = SimSettings {
+            access_token: ACCESS_TOKEN.to_owned(),
+            app_secret: APP_SECRET.to_owned(),
+            waba_id: WABA_ID.to_owned(),
+            phone_number_id: PHONE_NUMBER_ID.to_owned(),
+            display_phone_number: "15550001234".to_owned(),
+            webhook_url: Some(webhook_url),
+            behaviour,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            shutdown,
+            task,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ACCESS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// A customer's text message to the business; its wamid.
+    pub async fn inbound(&self, from: &str, text: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/_sim/inbound", self.base))
+            .json(&json!({"from": from, "text": text, "name": "Asha Rao"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["wamid"].as_str().unwrap().to_owned()
+    }
+
+    /// `/_sim/webhooks`: every delivery record and the summary.
+    pub async fn webhooks(&self) -> Value {
+        self.get("/_sim/webhooks").await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
     }
 }
