@@ -7,6 +7,7 @@
 //! cargo run --release -p bench -- auth [--seconds S] [--connections C]
 //! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
 //! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N] [--process-concurrency P (0 = intake only)]
+//! cargo run --release -p bench -- quote [--contacts N] [--runs R]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
@@ -16,6 +17,7 @@ mod idle_memory;
 mod import;
 mod ledger;
 mod outbox;
+mod quote;
 mod stores;
 mod webhooks;
 
@@ -79,6 +81,7 @@ async fn main() -> Result<()> {
             )
             .await
         }
+        "quote" => quote::run(arg(&args, "--contacts", 100_000), arg(&args, "--runs", 15)).await,
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
@@ -89,7 +92,7 @@ async fn main() -> Result<()> {
             webhooks::run(10, 128, 3, 600_000, 4).await
         }
         other => bail!(
-            "unknown scenario {other:?}; try outbox, idle-memory, auth, import, webhooks or all"
+            "unknown scenario {other:?}; try outbox, idle-memory, auth, import, webhooks, quote or all"
         ),
     }
 }

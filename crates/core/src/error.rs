@@ -25,6 +25,9 @@ pub enum ErrorClass {
     Invalid,
     /// Too many attempts; try again after this many seconds (429).
     RateLimited { retry_after_secs: u64 },
+    /// A provider we depend on (e.g. Razorpay) is unreachable or failing: retry after this
+    /// many seconds (503). Logged like an internal error, but the client may retry.
+    Unavailable { retry_after_secs: u64 },
     /// Ours: logged, and answered without detail (500).
     Internal,
 }

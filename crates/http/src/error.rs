@@ -194,6 +194,12 @@ impl<E: DomainError> From<E> for ApiError {
                 problem.detail = detail;
                 problem
             }
+            ErrorClass::Unavailable { retry_after_secs } => {
+                tracing::warn!(error = %detail, "a provider is unavailable; answered 503");
+                let mut problem = Self::service_unavailable(error.code(), detail);
+                problem.retry_after_secs = Some(retry_after_secs);
+                problem
+            }
             ErrorClass::Internal => Self::internal(&error),
         }
     }

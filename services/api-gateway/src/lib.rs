@@ -13,13 +13,14 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::{Extension, Router};
-use kloyst_config::sections::{self, CommonSettings, DataKey};
+use kloyst_config::sections::{self, CommonSettings, DataKey, RazorpaySettings};
 use kloyst_config::{ConfigError, Env};
 use kloyst_contacts::{Contacts, ContactsSettings};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_identity::{Identity, IdentitySettings, Principal};
+use kloyst_payments::{RazorpayClient, RechargeSettings, Recharges};
 use kloyst_ratelimit::{by_client_ip, RateLimitLayer, RateLimitSettings, RateLimiter};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,10 @@ pub struct ApiGateway {
     pub data_key: DataKey,
     /// `RATE_LIMIT_AUTH_PER_IP`, `RATE_LIMIT_API_PER_VENDOR`, `TRUSTED_PROXIES`.
     pub rate_limits: RateLimitSettings,
+    /// `RAZORPAY_API_BASE`, `RAZORPAY_KEY_ID`, `RAZORPAY_KEY_SECRET`.
+    pub razorpay: RazorpaySettings,
+    /// `RECHARGE_MIN_AMOUNT`, `RECHARGE_MAX_AMOUNT`.
+    pub recharge: RechargeSettings,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors_origins: Vec<HeaderValue>,
     /// `API_BODY_LIMIT` (bytes, default 1 MiB; upload routes set their own),
@@ -57,6 +62,8 @@ impl Service for ApiGateway {
             contacts: ContactsSettings::from_env(env)?,
             data_key: DataKey::from_env(env)?,
             rate_limits: RateLimitSettings::from_env(env)?,
+            razorpay: RazorpaySettings::from_env(env)?,
+            recharge: RechargeSettings::from_env(env)?,
             cors_origins: hardening::cors_origins(env)?,
             limits: Limits {
                 body_bytes: env.parse_or("API_BODY_LIMIT", 1024 * 1024)?,
@@ -75,12 +82,23 @@ impl Service for ApiGateway {
 
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), BoxError> {
         let stores = Stores::connect(Self::NAME, &self.common)?;
+        let razorpay = RazorpayClient::new(&self.razorpay)?;
         let state = AppState {
+            recharges: Recharges::new(
+                stores.pg.clone(),
+                razorpay,
+                self.razorpay.key_secret.clone(),
+                self.recharge,
+            ),
             identity: Identity::new(stores.pg.clone(), stores.redis.clone(), self.identity),
             contacts: Contacts::new(stores.pg.clone(), self.contacts),
             limiter: RateLimiter::new(stores.redis.clone(), self.common.redis.key_prefix.clone()),
             templates: kloyst_templates::Templates::new(stores.pg.clone()),
             pricing: kloyst_pricing::Pricing::new(stores.pg.clone()),
+            quotes: kloyst_campaigns::Quotes::new(
+                stores.pg.clone(),
+                kloyst_pricing::Pricing::new(stores.pg.clone()),
+            ),
             wallet: kloyst_billing::WalletReader::new(stores.pg.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
@@ -117,6 +135,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::templates::routes())
         .merge(routes::pricing::routes())
         .merge(routes::wallet::routes())
+        .merge(routes::campaigns::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

@@ -12,4 +12,6 @@ pub struct AppState {
     pub templates: kloyst_templates::Templates,
     pub pricing: kloyst_pricing::Pricing,
     pub wallet: kloyst_billing::WalletReader,
+    pub quotes: kloyst_campaigns::Quotes,
+    pub recharges: kloyst_payments::Recharges,
 }

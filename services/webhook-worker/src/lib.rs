@@ -3,6 +3,7 @@
 
 mod meta_intake;
 mod ops;
+mod payment_intake;
 mod processing;
 
 use std::time::Duration;
@@ -27,7 +28,9 @@ pub struct WebhookWorker {
     /// `WEBHOOK_PORT`, default 3002.
     pub port: u16,
     pub meta: MetaWebhookSettings,
-    pub razorpay_webhook_secret: Secret<String>,
+    /// `RAZORPAY_WEBHOOK_SECRET`, then `RAZORPAY_WEBHOOK_SECRET_PREVIOUS` if set: Razorpay
+    /// signs retries of older events with the secret they were first sent with.
+    pub razorpay_webhook_secrets: Vec<Secret<String>>,
     /// Meta sends up to 3 MB per POST: `WEBHOOK_BODY_LIMIT` defaults to 4 MiB.
     pub limits: Limits,
     /// `WEBHOOK_INTAKE_*`: how acknowledged webhooks are grouped into inserts.
@@ -66,7 +69,13 @@ impl Service for WebhookWorker {
             common,
             port: sections::port(env, "WEBHOOK_PORT", 3002)?,
             meta: MetaWebhookSettings::from_env(env)?,
-            razorpay_webhook_secret: sections::razorpay_webhook_secret(env)?,
+            razorpay_webhook_secrets: {
+                let mut secrets = vec![sections::razorpay_webhook_secret(env)?];
+                if env.optional("RAZORPAY_WEBHOOK_SECRET_PREVIOUS").is_some() {
+                    secrets.push(env.required_secret("RAZORPAY_WEBHOOK_SECRET_PREVIOUS", 8)?);
+                }
+                secrets
+            },
             limits: Limits {
                 body_bytes: env.parse_or("WEBHOOK_BODY_LIMIT", 4 * 1024 * 1024)?,
                 request_timeout: env
@@ -108,6 +117,10 @@ impl Service for WebhookWorker {
             .merge(meta_intake::routes(meta_intake::MetaIntake {
                 app_secret: self.meta.app_secret.clone(),
                 verify_token: self.meta.verify_token.clone(),
+                inbox: inbox.clone(),
+            }))
+            .merge(payment_intake::routes(payment_intake::PaymentIntake {
+                webhook_secrets: self.razorpay_webhook_secrets.clone(),
                 inbox,
             }))
             .merge(ops::routes(ops::OpsState {

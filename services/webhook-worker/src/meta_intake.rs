@@ -88,8 +88,12 @@ async fn receive(State(intake): State<MetaIntake>, headers: HeaderMap, body: Byt
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let webhook =
-        NewWebhook::deduplicated_by_body(Source::Meta, kept_headers(&headers), body, request_id);
+    let webhook = NewWebhook::deduplicated_by_body(
+        Source::Meta,
+        kept_headers(&headers, &KEPT_HEADERS),
+        body,
+        request_id,
+    );
     match intake.inbox.store(webhook).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(error) => {
@@ -103,8 +107,9 @@ async fn receive(State(intake): State<MetaIntake>, headers: HeaderMap, body: Byt
     }
 }
 
-fn kept_headers(headers: &HeaderMap) -> Value {
-    let kept: Map<String, Value> = KEPT_HEADERS
+/// The `names` headers of a request as a JSON object (kept with the stored body).
+pub(crate) fn kept_headers(headers: &HeaderMap, names: &[&str]) -> Value {
+    let kept: Map<String, Value> = names
         .iter()
         .filter_map(|name| {
             let value = headers.get(*name)?.to_str().ok()?;

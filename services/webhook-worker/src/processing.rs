@@ -1,11 +1,14 @@
 //! What a stored webhook means, by source and (for Meta) by change field: statuses are stored
 //! for the delivery applier, inbound messages recorded (with keyword opt-outs), template
-//! reviews applied. Everything of one inbox row happens in the row's transaction.
+//! reviews applied; Razorpay's payment events credit, fail or refund (`kloyst_payments`).
+//! Everything of one inbox row happens in the row's transaction.
 
 use kloyst_delivery::{store_statuses, StatusSource};
 use kloyst_inbox::{ClaimedRow, HandlerFailure, InboxHandler, Processed, Source};
 use kloyst_messaging::{record_inbound, InboundSettings};
 use kloyst_meta::webhook::{ChangeKind, Notification};
+use kloyst_payments::signature::EVENT_ID_HEADER;
+use kloyst_payments::{apply_payment_event, ApplyError, PaymentEvent};
 use kloyst_templates::{apply_status_update, TemplateStatusOutcome};
 use sqlx::PgConnection;
 
@@ -25,8 +28,8 @@ impl InboxHandler for WebhookProcessing {
     ) -> Result<Processed, HandlerFailure> {
         match Source::parse(&row.source) {
             Some(Source::Meta) => self.meta(conn, row).await,
-            // Payment webhooks are not accepted by any route yet.
-            _ => Err(HandlerFailure::permanent(format!(
+            Some(Source::Razorpay) => payment(conn, row).await,
+            None => Err(HandlerFailure::permanent(format!(
                 "no processor for {} webhooks",
                 row.source
             ))),
@@ -130,4 +133,23 @@ impl WebhookProcessing {
         }
         Ok(Processed { event_type })
     }
+}
+
+/// A Razorpay event: credited, failed or refunded exactly once (see `kloyst_payments`).
+async fn payment(conn: &mut PgConnection, row: &ClaimedRow) -> Result<Processed, HandlerFailure> {
+    // Retried, not dead-lettered at once: see the same choice for Meta above.
+    let event = PaymentEvent::parse(&row.raw_body).map_err(HandlerFailure::retry)?;
+    let event_type = Some(event.event.clone());
+    let event_id = row.headers.get(EVENT_ID_HEADER).and_then(|v| v.as_str());
+    let outcome = apply_payment_event(conn, &event, event_id)
+        .await
+        .map_err(|error| {
+            let failure = match error {
+                ApplyError::Permanent(reason) => HandlerFailure::permanent(reason),
+                retry => HandlerFailure::retry(retry),
+            };
+            failure.with_event_type(event_type.clone())
+        })?;
+    tracing::info!(inbox_id = row.id, event_id, ?outcome, "payment event");
+    Ok(Processed { event_type })
 }

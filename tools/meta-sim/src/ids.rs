@@ -35,6 +35,16 @@ pub fn conversation_id() -> String {
     hex::encode(raw)
 }
 
+/// A Razorpay id: `prefix_` + 14 base62 characters (`order_RB58MiP5SPFYyM`, `pay_…`, `rfnd_…`).
+pub fn razorpay(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..14)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    format!("{prefix}_{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +57,14 @@ mod tests {
         assert_eq!(fbtrace_id().len(), 23);
         assert_eq!(template_id().to_string().len(), 16);
         assert_eq!(conversation_id().len(), 32);
+    }
+
+    #[test]
+    fn razorpay_ids_are_prefix_and_14_alphanumerics() {
+        let id = razorpay("order");
+        let tail = id.strip_prefix("order_").unwrap();
+        assert_eq!(tail.len(), 14);
+        assert!(tail.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        assert_ne!(id, razorpay("order"));
     }
 }

@@ -1,10 +1,11 @@
-//! `meta-sim`: Meta's WhatsApp Cloud API on `127.0.0.1:${SIM_PORT:-3100}`.
+//! `meta-sim`: Meta's WhatsApp Cloud API and Razorpay's Orders API on
+//! `127.0.0.1:${SIM_PORT:-3100}`.
 
 use std::process::ExitCode;
 
 use kloyst_config::sections::TelemetrySettings;
 use kloyst_config::Env;
-use meta_sim::SimSettings;
+use meta_sim::{RazorpaySimSettings, SimSettings};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ async fn run() -> Result<(), String> {
     let _guard =
         kloyst_telemetry::init_tracing("meta-sim", &telemetry).map_err(|e| e.to_string())?;
     let settings = SimSettings::from_env(&env).map_err(|e| e.to_string())?;
+    let razorpay = RazorpaySimSettings::from_env(&env).map_err(|e| e.to_string())?;
     let host = env.optional("SIM_BIND").unwrap_or("127.0.0.1").to_owned();
     let port: u16 = env.parse_or("SIM_PORT", 3100).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind((host.as_str(), port))
@@ -42,7 +44,8 @@ async fn run() -> Result<(), String> {
         }
     };
     let serving = async {
-        let result = meta_sim::serve(settings, listener, shutdown.clone()).await;
+        let result =
+            meta_sim::serve_with_razorpay(settings, razorpay, listener, shutdown.clone()).await;
         shutdown.cancel();
         result
     };

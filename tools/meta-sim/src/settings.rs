@@ -6,6 +6,7 @@ use kloyst_config::{ConfigError, Env};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_WEBHOOK_URL: &str = "http://127.0.0.1:3002/webhook/meta";
+const DEFAULT_PAYMENT_WEBHOOK_URL: &str = "http://127.0.0.1:3002/webhook/payment";
 
 /// The simulator's fixed identity plus its initial behaviour.
 #[derive(Clone, Debug)]
@@ -25,14 +26,17 @@ pub struct SimSettings {
     pub behaviour: Behaviour,
 }
 
+/// `var` as a URL (default `default`), or `None` when it says `none` or `off`.
+fn webhook_url(env: &Env, var: &'static str, default: &str) -> Result<Option<String>, ConfigError> {
+    Ok(match env.optional(var) {
+        Some(off) if off.eq_ignore_ascii_case("none") || off.eq_ignore_ascii_case("off") => None,
+        _ => Some(env.url_or(var, default)?.into()),
+    })
+}
+
 impl SimSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let webhook_url = match env.optional("SIM_WEBHOOK_URL") {
-            Some(off) if off.eq_ignore_ascii_case("none") || off.eq_ignore_ascii_case("off") => {
-                None
-            }
-            _ => Some(env.url_or("SIM_WEBHOOK_URL", DEFAULT_WEBHOOK_URL)?.into()),
-        };
+        let webhook_url = webhook_url(env, "SIM_WEBHOOK_URL", DEFAULT_WEBHOOK_URL)?;
         Ok(Self {
             access_token: env.required("META_ACCESS_TOKEN")?.to_owned(),
             app_secret: env.required("META_APP_SECRET")?.to_owned(),
@@ -44,6 +48,47 @@ impl SimSettings {
                 .to_owned(),
             webhook_url,
             behaviour: Behaviour::from_env(env)?,
+        })
+    }
+}
+
+/// The simulated Razorpay account: the keys its Orders API accepts and where its signed
+/// payment webhooks go. A separate struct (not fields of [`SimSettings`]) so code that builds
+/// `SimSettings` by hand keeps compiling; [`crate::serve`] uses [`Default`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RazorpaySimSettings {
+    /// `RAZORPAY_KEY_ID`: the Basic-auth user of `/v1/*`.
+    pub key_id: String,
+    /// `RAZORPAY_KEY_SECRET`: the Basic-auth password; also signs Checkout's answer.
+    pub key_secret: String,
+    /// `RAZORPAY_WEBHOOK_SECRET`: signs `X-Razorpay-Signature` (a different key, as at Razorpay).
+    pub webhook_secret: String,
+    /// `SIM_PAYMENT_WEBHOOK_URL` (default the webhook-worker); `none` or `off` = do not post.
+    pub webhook_url: Option<String>,
+}
+
+impl Default for RazorpaySimSettings {
+    /// The development values of `.env.example`.
+    fn default() -> Self {
+        Self {
+            key_id: "rzp_test_kloyst_dev".to_owned(),
+            key_secret: "dev-razorpay-key-secret".to_owned(),
+            webhook_secret: "dev-razorpay-webhook-secret".to_owned(),
+            webhook_url: Some(DEFAULT_PAYMENT_WEBHOOK_URL.to_owned()),
+        }
+    }
+}
+
+impl RazorpaySimSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let or_default =
+            |var: &str, default: String| env.optional(var).map_or(default, str::to_owned);
+        Ok(Self {
+            key_id: or_default("RAZORPAY_KEY_ID", d.key_id),
+            key_secret: or_default("RAZORPAY_KEY_SECRET", d.key_secret),
+            webhook_secret: or_default("RAZORPAY_WEBHOOK_SECRET", d.webhook_secret),
+            webhook_url: webhook_url(env, "SIM_PAYMENT_WEBHOOK_URL", DEFAULT_PAYMENT_WEBHOOK_URL)?,
         })
     }
 }
@@ -286,6 +331,28 @@ mod tests {
         assert_eq!(settings.behaviour.rate_per_second, 5);
         assert_eq!(settings.behaviour.undeliverable_prefixes, ["9199", "4477"]);
         assert!(settings.behaviour.is_undeliverable("919912345678"));
+    }
+
+    #[test]
+    fn razorpay_defaults_and_overrides() {
+        let defaults = RazorpaySimSettings::from_env(&meta_env()).unwrap();
+        assert_eq!(defaults, RazorpaySimSettings::default());
+        assert_eq!(defaults.key_id, "rzp_test_kloyst_dev");
+        assert_eq!(
+            defaults.webhook_url.as_deref(),
+            Some("http://127.0.0.1:3002/webhook/payment")
+        );
+        let env = meta_env()
+            .with("RAZORPAY_KEY_ID", "rzp_test_other")
+            .with("RAZORPAY_WEBHOOK_SECRET", "whsec")
+            .with("SIM_PAYMENT_WEBHOOK_URL", "none");
+        let custom = RazorpaySimSettings::from_env(&env).unwrap();
+        assert_eq!(custom.key_id, "rzp_test_other");
+        assert_eq!(custom.key_secret, "dev-razorpay-key-secret");
+        assert_eq!(custom.webhook_secret, "whsec");
+        assert_eq!(custom.webhook_url, None);
+        let bad = meta_env().with("SIM_PAYMENT_WEBHOOK_URL", "not a url");
+        assert!(RazorpaySimSettings::from_env(&bad).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::limits::{PairLimit, Throughput};
+use crate::razorpay::RazorpaySim;
 use crate::settings::SharedBehaviour;
 use crate::sync::lock;
 use crate::templates::TemplateStore;
@@ -30,6 +31,7 @@ pub struct SimState {
     pub stats: Stats,
     pub deliverer: Arc<Deliverer>,
     pub statuses: StatusSender,
+    pub razorpay: RazorpaySim,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
 }

@@ -2,6 +2,7 @@
 //! and maps the result; the rules live in the domain crates.
 
 pub mod auth;
+pub mod campaigns;
 pub mod contacts;
 pub mod imports;
 pub mod pricing;

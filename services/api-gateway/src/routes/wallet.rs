@@ -1,22 +1,75 @@
 //! `/v1/wallet`: the vendor's balance, ledger and recharges. Any role of the vendor may read
-//! them; calls that move money (recharge) are ADMIN-only and live elsewhere.
+//! them; recharges (which move money) are ADMIN-only.
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use kloyst_billing::{RechargeView, TransactionFilter, TransactionView, WalletView};
 use kloyst_core::page::{Page, PageRequest};
-use kloyst_http::extract::Query;
+use kloyst_http::extract::{Json, Query};
 use kloyst_http::ApiError;
+use kloyst_payments::{CheckoutResult, RechargeRequest, VerifiedCheckout};
 
-use crate::auth::AuthUser;
+use crate::auth::{AdminUser, AuthUser};
+use crate::meta::Meta;
 use crate::state::AppState;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on an answer replayed for a retried Idempotency-Key.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/wallet/balance", get(show_balance))
         .route("/v1/wallet/transactions", get(list_transactions))
         .route("/v1/wallet/recharges", get(list_recharges))
+        .route("/v1/wallet/recharge/init", post(init_recharge))
+        .route("/v1/wallet/recharge/verify", post(verify_recharge))
+}
+
+/// `{amount}` with an optional `Idempotency-Key`: 201 with what Checkout needs, or 200 with
+/// the same order for a retried key.
+async fn init_recharge(
+    State(state): State<AppState>,
+    AdminUser(who): AdminUser,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Json(request): Json<RechargeRequest>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be printable ASCII",
+            )
+        })?),
+    };
+    let order = state.recharges.init(&who, request, key, &meta).await?;
+    let replayed = order.replayed;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = (status, axum::Json(order)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// What Checkout's success handler received; checked, never credited from here.
+async fn verify_recharge(
+    State(state): State<AppState>,
+    AdminUser(who): AdminUser,
+    Json(checkout): Json<CheckoutResult>,
+) -> Result<axum::Json<VerifiedCheckout>, ApiError> {
+    Ok(axum::Json(state.recharges.verify(&who, checkout).await?))
 }
 
 async fn show_balance(

@@ -9,6 +9,8 @@ mod identity;
 mod imports;
 mod pricing;
 mod process;
+mod quote;
+mod recharge;
 mod templates;
 mod tenancy;
 mod wallet;

@@ -16,6 +16,11 @@ fn vars(stores: &TestStores, port: u16) -> Vec<(&'static str, String)> {
             "process-test-jwt-secret-0123456789abcdef".into(),
         ),
         ("DATA_ENCRYPTION_KEY", "ab".repeat(32)),
+        ("RAZORPAY_KEY_ID", "rzp_test_process".into()),
+        (
+            "RAZORPAY_KEY_SECRET",
+            "process-test-razorpay-key-secret".into(),
+        ),
         ("API_PORT", port.to_string()),
     ]
 }

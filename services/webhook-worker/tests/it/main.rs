@@ -4,6 +4,7 @@
 
 mod crash;
 mod intake;
+mod payments;
 mod simulator;
 mod support;
 

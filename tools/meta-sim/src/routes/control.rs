@@ -150,7 +150,9 @@ pub async fn webhooks(
 }
 
 pub async fn stats(State(state): AppState) -> Json<Value> {
-    Json(state.stats.snapshot(&state.deliverer))
+    let mut stats = state.stats.snapshot(&state.deliverer);
+    stats["razorpay"] = state.razorpay.stats();
+    Json(stats)
 }
 
 fn list_query(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, GraphError> {

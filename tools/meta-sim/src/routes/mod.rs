@@ -1,7 +1,8 @@
-//! The HTTP surface: Meta's Graph endpoints and the `/_sim` control API.
+//! The HTTP surface: Meta's Graph endpoints, Razorpay's `/v1` and the `/_sim` control API.
 
 mod control;
 mod graph;
+mod razorpay;
 
 use std::sync::Arc;
 
@@ -29,6 +30,17 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/messages", get(control::messages))
         .route("/_sim/webhooks", get(control::webhooks))
         .route("/_sim/stats", get(control::stats))
+        .route("/_sim/razorpay/pay", post(razorpay::pay))
+        .route("/_sim/razorpay/refund", post(razorpay::refund))
+        .route("/_sim/razorpay/event", post(razorpay::event))
+        .route("/_sim/razorpay/webhooks", get(razorpay::webhooks))
+        .route("/v1/orders", post(razorpay::create_order))
+        .route("/v1/orders/{id}", get(razorpay::get_order))
+        .route(
+            "/v1/orders/{id}/payments",
+            get(razorpay::get_order_payments),
+        )
+        .route("/v1/payments/{id}", get(razorpay::get_payment))
         .route("/{version}/{node}/messages", post(graph::send_message))
         .route(
             "/{version}/{node}/message_templates",

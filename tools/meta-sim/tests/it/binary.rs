@@ -19,6 +19,9 @@ async fn the_binary_serves_with_defaults_and_stops_on_sigterm() {
         .env("META_WABA_ID", WABA_ID)
         .env("META_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
         .env("SIM_PORT", port.to_string())
+        // Razorpay: the key id from the env, the secret left at its development default.
+        .env("RAZORPAY_KEY_ID", "rzp_test_binary")
+        .env("SIM_PAYMENT_WEBHOOK_URL", "off")
         // No .env in the test's working directory is read for other values.
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
@@ -50,6 +53,18 @@ async fn the_binary_serves_with_defaults_and_stops_on_sigterm() {
         (r.status(), r.json::<serde_json::Value>().await.unwrap())
     };
     assert_eq!(behaviour["rate_per_second"], 80);
+    let orders = format!("http://127.0.0.1:{port}/v1/orders");
+    let order = serde_json::json!({"amount": 100, "currency": "INR"});
+    for (secret, expected) in [("dev-razorpay-key-secret", 200), ("wrong", 401)] {
+        let response = http
+            .post(&orders)
+            .basic_auth("rzp_test_binary", Some(secret))
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "key secret {secret}");
+    }
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

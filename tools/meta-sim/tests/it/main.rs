@@ -5,6 +5,8 @@
 mod binary;
 mod control;
 mod helpers;
+mod razorpay;
+mod razorpay_support;
 mod sends;
 mod templates;
 mod webhooks;
