@@ -18,7 +18,7 @@ use tokio::process::Command;
 
 use crate::{median, stores};
 
-const PORT: u16 = 23010;
+pub(crate) const PORT: u16 = 23010;
 
 pub async fn run(seconds: u64, connections: u32) -> Result<()> {
     let stores = stores::fresh("kloyst_bench_auth").await?;
@@ -70,7 +70,7 @@ pub async fn run(seconds: u64, connections: u32) -> Result<()> {
     Ok(())
 }
 
-fn bench_env(database_url: &str, prefix: &str) -> Vec<(String, String)> {
+pub(crate) fn bench_env(database_url: &str, prefix: &str) -> Vec<(String, String)> {
     [
         ("DATABASE_URL", database_url),
         // Two cores: more backends only add context switches.
@@ -79,6 +79,8 @@ fn bench_env(database_url: &str, prefix: &str) -> Vec<(String, String)> {
         ("REDIS_KEY_PREFIX", prefix),
         ("JWT_SECRET", "bench-jwt-secret-0123456789abcdef0123456789"),
         ("DATA_ENCRYPTION_KEY", &"00".repeat(32)),
+        ("RAZORPAY_KEY_ID", "rzp_test_bench"),
+        ("RAZORPAY_KEY_SECRET", "bench-razorpay-key-secret"),
         ("API_PORT", &PORT.to_string()),
         // One vendor at full speed: lift the per-vendor limit for the measurement.
         ("RATE_LIMIT_API_PER_VENDOR", "100000000/min"),

@@ -15,7 +15,7 @@ const SERVICES: &[(&str, &str, u16)] = &[
     ("outbox-relay", "METRICS_PORT", 23102),
 ];
 
-fn rss_kib(pid: u32) -> Result<f64> {
+pub(crate) fn rss_kib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
@@ -50,6 +50,8 @@ pub async fn run(settle_secs: u64) -> Result<()> {
             .env("META_APP_SECRET", "bench-meta-app-secret")
             .env("META_VERIFY_TOKEN", "bench-verify-token")
             .env("RAZORPAY_WEBHOOK_SECRET", "bench-razorpay-secret")
+            .env("RAZORPAY_KEY_ID", "rzp_test_bench")
+            .env("RAZORPAY_KEY_SECRET", "bench-razorpay-key-secret")
             .env(port_var, port.to_string())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

@@ -8,11 +8,13 @@
 //! cargo run --release -p bench -- import [--rows N] [--runs R] [--bare-only]
 //! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N] [--process-concurrency P (0 = intake only)]
 //! cargo run --release -p bench -- quote [--contacts N] [--runs R]
+//! cargo run --release -p bench -- campaign [--sizes 10000,100000] [--cap-recipients N] [--cap R] [--runs R] [--launch-recipients N] [--launch-runs R]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
 
 mod auth;
+mod campaign;
 mod idle_memory;
 mod import;
 mod ledger;
@@ -82,6 +84,17 @@ async fn main() -> Result<()> {
             .await
         }
         "quote" => quote::run(arg(&args, "--contacts", 100_000), arg(&args, "--runs", 15)).await,
+        "campaign" => {
+            campaign::run(
+                &campaign::sizes(&args),
+                arg(&args, "--cap-recipients", 1_200),
+                arg(&args, "--cap", 80),
+                arg(&args, "--runs", 3),
+                arg(&args, "--launch-recipients", 100_000),
+                arg(&args, "--launch-runs", 10),
+            )
+            .await
+        }
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
@@ -92,7 +105,7 @@ async fn main() -> Result<()> {
             webhooks::run(10, 128, 3, 600_000, 4).await
         }
         other => bail!(
-            "unknown scenario {other:?}; try outbox, idle-memory, auth, import, webhooks, quote or all"
+            "unknown scenario {other:?}; try outbox, ledger, idle-memory, auth, import, webhooks, quote, campaign or all"
         ),
     }
 }

@@ -138,7 +138,7 @@ fn generate(path: &Path, bodies: usize, run: usize) -> Result<()> {
     Ok(())
 }
 
-fn binary(name: &str) -> Result<PathBuf> {
+pub(crate) fn binary(name: &str) -> Result<PathBuf> {
     let path = std::env::current_exe()?
         .parent()
         .map(|dir| dir.join(name))

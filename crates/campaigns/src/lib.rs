@@ -1,14 +1,23 @@
-//! Campaigns: the quote of sending a template to a contact list.
+//! Campaigns: the quote of sending a template to a contact list, the launch (quote, hold and
+//! frozen recipients in one transaction), the lifecycle and the reads.
 //!
 //! [`quote_in`] counts the list's members by country in one query, prices each country once
 //! with the pricing engine's [`kloyst_pricing::PriceTable`] (the figures the debit path
 //! charges) and compares the total with the wallet's available balance. [`Quotes::quote`] is
 //! the API's form: read-only tenant transactions, the price table loaded between them.
 
+mod campaign_repo;
 mod error;
+pub mod jobs;
+mod launch;
+mod lifecycle;
 pub mod model;
+pub mod params;
 mod quote;
+mod read;
 mod repo;
+mod scheduler;
+pub mod views;
 
 use chrono::Utc;
 use kloyst_core::VendorId;
@@ -16,12 +25,19 @@ use kloyst_identity::Principal;
 use kloyst_pricing::{Pricing, PricingError};
 use sqlx::{PgPool, Postgres, Transaction};
 
-pub use error::QuoteError;
+pub use error::{CampaignError, QuoteError};
+pub use jobs::{DispatchCampaign, SendRange};
 pub use model::{
     MarketLine, Quote, QuoteRequest, QuotedList, QuotedRateCard, QuotedTemplate, QuotedWallet,
     RecipientCounts,
 };
+pub use params::{Parameter, Parameters};
 pub use quote::{priced_category_in, quote_in, quote_with_table_in};
+pub use scheduler::start_due_scheduled;
+pub use views::{
+    CampaignCounters, CampaignFilter, CampaignView, LaunchRequest, Launched, MessageFilter,
+    MessageView, RecipientFilter, RecipientView, SchedulerReport,
+};
 
 /// Quotes: recipients of a list counted by market, priced by the pricing engine.
 #[derive(Clone)]
@@ -69,6 +85,30 @@ impl Quotes {
         &self,
         who: &Principal,
     ) -> Result<Transaction<'static, Postgres>, QuoteError> {
+        Ok(
+            kloyst_db::begin_as_user(&self.pg, who.vendor_id, who.user_id, who.role.as_str())
+                .await?,
+        )
+    }
+}
+
+/// Campaigns: launch (quote, hold, frozen recipients), pause / resume / cancel, and the
+/// reads with live counters. Each call is a tenant transaction of the calling user.
+#[derive(Clone)]
+pub struct Campaigns {
+    pg: PgPool,
+    pricing: Pricing,
+}
+
+impl Campaigns {
+    pub fn new(pg: PgPool, pricing: Pricing) -> Self {
+        Self { pg, pricing }
+    }
+
+    async fn begin_for(
+        &self,
+        who: &Principal,
+    ) -> Result<Transaction<'static, Postgres>, CampaignError> {
         Ok(
             kloyst_db::begin_as_user(&self.pg, who.vendor_id, who.user_id, who.role.as_str())
                 .await?,

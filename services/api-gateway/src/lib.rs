@@ -99,6 +99,10 @@ impl Service for ApiGateway {
                 stores.pg.clone(),
                 kloyst_pricing::Pricing::new(stores.pg.clone()),
             ),
+            campaigns: kloyst_campaigns::Campaigns::new(
+                stores.pg.clone(),
+                kloyst_pricing::Pricing::new(stores.pg.clone()),
+            ),
             wallet: kloyst_billing::WalletReader::new(stores.pg.clone()),
         };
         let app = router(state, stores.health(Self::NAME), &self.rate_limits);
@@ -136,6 +140,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::pricing::routes())
         .merge(routes::wallet::routes())
         .merge(routes::campaigns::routes())
+        .merge(routes::messages::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

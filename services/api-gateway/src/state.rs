@@ -13,5 +13,6 @@ pub struct AppState {
     pub pricing: kloyst_pricing::Pricing,
     pub wallet: kloyst_billing::WalletReader,
     pub quotes: kloyst_campaigns::Quotes,
+    pub campaigns: kloyst_campaigns::Campaigns,
     pub recharges: kloyst_payments::Recharges,
 }

@@ -38,6 +38,30 @@ pub struct WorkerPool {
     /// `META_*`, `META_HTTP_TIMEOUT`, `TEMPLATE_SUBMIT_PER_HOUR` (100); `None` without Meta
     /// (development only: elsewhere the process refuses to start).
     pub template_submitter: Option<kloyst_templates::TemplateSubmitterSettings>,
+    /// `META_*`, `META_SEND_RATE`, `CAMPAIGN_*`; `None` without Meta (development only).
+    pub campaigns: Option<CampaignSettings>,
+}
+
+/// What campaign dispatch needs: its knobs and the Meta client.
+#[derive(Clone, Debug)]
+pub struct CampaignSettings {
+    pub dispatch: kloyst_dispatch::DispatchSettings,
+    pub meta: kloyst_meta::MetaClientSettings,
+}
+
+impl CampaignSettings {
+    /// `None` when Meta is not configured at all (neither `META_ACCESS_TOKEN` nor
+    /// `META_WABA_ID`); an error when it is half configured.
+    pub fn from_env_if_configured(env: &Env) -> Result<Option<Self>, ConfigError> {
+        if env.optional("META_ACCESS_TOKEN").is_none() && env.optional("META_WABA_ID").is_none() {
+            return Ok(None);
+        }
+        let api = sections::MetaApiSettings::from_env(env)?;
+        Ok(Some(Self {
+            dispatch: kloyst_dispatch::DispatchSettings::from_env_with(env, &api)?,
+            meta: kloyst_meta::MetaClientSettings::from_env(&api, env)?,
+        }))
+    }
 }
 
 impl Service for WorkerPool {
@@ -64,6 +88,7 @@ impl Service for WorkerPool {
             imports: ImportRunnerSettings::from_env(env)?,
             template_submitter:
                 kloyst_templates::TemplateSubmitterSettings::from_env_if_configured(env)?,
+            campaigns: CampaignSettings::from_env_if_configured(env)?,
         })
     }
 
@@ -79,10 +104,18 @@ impl Service for WorkerPool {
         let stores = Stores::connect(Self::NAME, &self.common)?;
         let name = consumer_name();
         let imports = ImportRunner::new(stores.pg.clone(), name.clone(), self.imports.clone());
-        let router = handlers::imports::register(default_router(&self)?, &imports);
-        let (consumed, ()) = tokio::join!(
+        let dispatcher = handlers::campaigns::dispatcher(&self)?;
+        let router = handlers::router_with(&self, dispatcher.as_ref())?;
+        let router = handlers::imports::register(router, &imports);
+        let reconcile = async {
+            if let Some(dispatcher) = &dispatcher {
+                dispatcher.supervise(shutdown.clone()).await;
+            }
+        };
+        let (consumed, (), ()) = tokio::join!(
             self.consume(router, stores, name, listener, shutdown.clone()),
-            imports.supervise(shutdown),
+            imports.supervise(shutdown.clone()),
+            reconcile,
         );
         consumed
     }

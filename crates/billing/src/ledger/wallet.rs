@@ -181,6 +181,28 @@ pub(crate) struct NewRow<'a> {
     pub created_by: Option<Uuid>,
 }
 
+const APPEND: &str = "WITH ins AS (
+         INSERT INTO transactions (wallet_id, vendor_id, kind, amount, hold_delta,
+             balance_after, held_after, reference, hold_id, campaign_id,
+             payment_order_id, description, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         RETURNING id
+     ), moved AS (
+         UPDATE wallets SET balance = $6, held = $7 WHERE id = $1
+     )
+     SELECT id FROM ins";
+
+const APPEND_HELD_ONLY: &str = "WITH ins AS (
+         INSERT INTO transactions (wallet_id, vendor_id, kind, amount, hold_delta,
+             balance_after, held_after, reference, hold_id, campaign_id,
+             payment_order_id, description, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         RETURNING id
+     ), moved AS (
+         UPDATE wallets SET held = $7 WHERE id = $1
+     )
+     SELECT id FROM ins";
+
 /// Appends `row` and moves the wallet by it, in one statement; updates `wallet` to match.
 /// The caller has checked funds.
 pub(crate) async fn append(
@@ -190,34 +212,31 @@ pub(crate) async fn append(
 ) -> Result<Posted, BillingError> {
     let balance_after = wallet.balance + row.amount;
     let held_after = wallet.held + row.hold_delta;
-    let id: i64 = sqlx::query_scalar(
-        "WITH ins AS (
-             INSERT INTO transactions (wallet_id, vendor_id, kind, amount, hold_delta,
-                 balance_after, held_after, reference, hold_id, campaign_id,
-                 payment_order_id, description, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             RETURNING id
-         ), moved AS (
-             UPDATE wallets SET balance = $6, held = $7 WHERE id = $1
-         )
-         SELECT id FROM ins",
-    )
-    .bind(wallet.id)
-    .bind(wallet.vendor.as_uuid())
-    .bind(row.kind.as_str())
-    .bind(row.amount)
-    .bind(row.hold_delta)
-    .bind(balance_after)
-    .bind(held_after)
-    .bind(row.reference)
-    .bind(row.hold_id)
-    .bind(row.campaign_id)
-    .bind(row.payment_order_id)
-    .bind(row.description)
-    .bind(row.created_by)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| reference_conflict_or(e, row.reference))?;
+    // A row that leaves the balance alone (a hold or its release) updates `held` only: that
+    // is all the tenant role may update (a campaign launch or cancel posts holds under RLS),
+    // and column privileges are checked on the SET list, whatever the values.
+    let statement = if row.amount.is_zero() {
+        APPEND_HELD_ONLY
+    } else {
+        APPEND
+    };
+    let id: i64 = sqlx::query_scalar(statement)
+        .bind(wallet.id)
+        .bind(wallet.vendor.as_uuid())
+        .bind(row.kind.as_str())
+        .bind(row.amount)
+        .bind(row.hold_delta)
+        .bind(balance_after)
+        .bind(held_after)
+        .bind(row.reference)
+        .bind(row.hold_id)
+        .bind(row.campaign_id)
+        .bind(row.payment_order_id)
+        .bind(row.description)
+        .bind(row.created_by)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| reference_conflict_or(e, row.reference))?;
     wallet.balance = balance_after;
     wallet.held = held_after;
     Ok(Posted {

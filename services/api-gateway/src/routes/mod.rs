@@ -5,6 +5,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod contacts;
 pub mod imports;
+pub mod messages;
 pub mod pricing;
 pub mod templates;
 pub mod users;
