@@ -23,14 +23,7 @@ const TARGET_MS: f64 = 300.0;
 pub async fn run(contacts: i64, runs: usize) -> Result<()> {
     let stores = stores::fresh("kloyst_bench_quote").await?;
     let pg = &stores.pg;
-    let card = NewRateCard {
-        name: "meta-sample-2026-04-01".to_owned(),
-        currency: "USD".to_owned(),
-        effective_from: DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")?.with_timezone(&Utc),
-        source: None,
-        is_sample: true,
-    };
-    load_rate_card(pg, &card, SAMPLE_CARD).await?;
+    load_sample_card(pg).await?;
     let (vendor, template, list) = seed(pg, contacts).await?;
 
     let pricing = Pricing::new(pg.clone());
@@ -122,6 +115,19 @@ impl Form {
 }
 
 /// Nearest-rank percentile of sorted values.
+/// The shipped sample rate card, in force since 2026-04-01.
+pub(crate) async fn load_sample_card(pg: &sqlx::PgPool) -> Result<()> {
+    let card = NewRateCard {
+        name: "meta-sample-2026-04-01".to_owned(),
+        currency: "USD".to_owned(),
+        effective_from: DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")?.with_timezone(&Utc),
+        source: None,
+        is_sample: true,
+    };
+    load_rate_card(pg, &card, SAMPLE_CARD).await?;
+    Ok(())
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]

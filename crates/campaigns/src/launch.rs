@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::campaign_repo;
 use crate::error::{CampaignError, QuoteError};
 use crate::model::Quote;
-use crate::quote::quote_with_table_in;
-use crate::repo;
+use crate::quote::quote_counted_in;
+use crate::repo::CountryCount;
 use crate::views::{LaunchRequest, Launched};
 use crate::Campaigns;
 
@@ -79,52 +79,22 @@ impl Campaigns {
             .await
             .map_err(QuoteError::from)?;
 
-        let mut tx = self.begin_for(who).await?;
-        let quote = quote_with_table_in(
-            &mut tx,
-            &self.pricing,
-            &table,
-            vendor,
-            request.template_id,
-            request.list_id,
-            now,
-        )
-        .await?;
-        if quote.template.status != "APPROVED" {
-            return Err(CampaignError::TemplateNotApproved {
-                status: quote.template.status,
-            });
-        }
-        if quote.recipients.billable == 0 {
-            return Err(CampaignError::NoRecipients);
-        }
-        // Meta re-categorised the template since it was read: the quote used the right
-        // table; the recipients must follow the same one.
-        let reloaded;
-        let table = if table.category() == quote.template.category_priced {
-            &table
-        } else {
-            reloaded = self
-                .pricing
-                .price_table(vendor, quote.template.category_priced.as_str(), now)
-                .await
-                .map_err(QuoteError::from)?;
-            &reloaded
-        };
-        let countries = billable_countries(&mut tx, vendor, request.list_id, table).await?;
-
+        // Meta may re-categorise the template in between; the quote then reloads its table
+        // and the counts below no longer match it: refused as `list_changed`, retryable.
+        let countries = billable_countries(&self.pg, &table).await?;
         let status = if checked.scheduled_at.is_some() {
             "SCHEDULED"
         } else {
             "QUEUED"
         };
+
+        let mut tx = self.begin_for(who).await?;
         let inserted = insert_campaign(
             &mut tx,
             who,
             &request,
             &checked,
             status,
-            &quote,
             idempotency_key,
             now,
         )
@@ -140,16 +110,43 @@ impl Campaigns {
             let first = first.ok_or(CampaignError::IdempotencyKeyReused)?;
             return replay(first, &checked.name, &request);
         };
-        if quote.total > Decimal::ZERO {
-            hold(&mut tx, vendor, id, &quote).await?;
+        // One statement reads the list once: it freezes the billable members as recipients
+        // and counts every member by country for the quote, from the same snapshot.
+        let counts = freeze_recipients(&mut tx, vendor, id, request.list_id, &countries).await?;
+        let quote = quote_counted_in(
+            &mut tx,
+            &self.pricing,
+            &table,
+            vendor,
+            request.template_id,
+            request.list_id,
+            &counts,
+            now,
+        )
+        .await?;
+        if quote.template.status != "APPROVED" {
+            return Err(CampaignError::TemplateNotApproved {
+                status: quote.template.status,
+            });
         }
-        let frozen = freeze_recipients(&mut tx, vendor, id, request.list_id, &countries).await?;
+        if quote.recipients.billable == 0 {
+            return Err(CampaignError::NoRecipients);
+        }
+        let frozen: i64 = counts
+            .iter()
+            .filter(|row| row.country.as_ref().is_some_and(|c| countries.contains(c)))
+            .map(|row| row.reachable)
+            .sum();
         if frozen != quote.recipients.billable {
             tracing::info!(
                 vendor.id = %vendor, list.id = %request.list_id, quoted = quote.recipients.billable,
-                frozen, "launch refused: the list changed during the launch"
+                frozen, "launch refused: the template's pricing changed during the launch"
             );
             return Err(CampaignError::ListChanged);
+        }
+        record_quote(&mut tx, id, &quote).await?;
+        if quote.total > Decimal::ZERO {
+            hold(&mut tx, vendor, id, &quote).await?;
         }
         let audit = AuditEntry {
             vendor_id: Some(vendor),
@@ -264,6 +261,17 @@ async fn check_template(
         .parameters
         .validate(param_count)
         .map_err(CampaignError::Invalid)?;
+    // Before the campaign row references it (its foreign key would refuse an unknown list).
+    let list_exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contact_lists WHERE vendor_id = $1 AND id = $2)",
+    )
+    .bind(vendor.as_uuid())
+    .bind(request.list_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !list_exists {
+        return Err(QuoteError::ListNotFound.into());
+    }
     let category = template
         .meta_category
         .as_deref()
@@ -271,19 +279,18 @@ async fn check_template(
     Ok(Category::parse(category).map_err(QuoteError::from)?)
 }
 
-/// The list's countries (of members not opted out) that `table` prices: exactly the quote's
-/// billable rule, so the recipients frozen are the recipients quoted.
+/// Every country `table` prices: exactly the quote's billable rule (a member with a country
+/// the card prices), so the recipients frozen are the recipients quoted. Read from the ~250
+/// known countries rather than by scanning the list a second time.
 async fn billable_countries(
-    conn: &mut PgConnection,
-    vendor: VendorId,
-    list: Uuid,
+    pg: &sqlx::PgPool,
     table: &PriceTable,
 ) -> Result<Vec<String>, CampaignError> {
-    let counts = repo::count_by_country(conn, vendor, list).await?;
-    Ok(counts
+    let known: Vec<String> = sqlx::query_scalar("SELECT country FROM country_markets")
+        .fetch_all(pg)
+        .await?;
+    Ok(known
         .into_iter()
-        .filter(|row| row.reachable > 0)
-        .filter_map(|row| row.country)
         .filter(|country| table.price(country).is_ok())
         .collect())
 }
@@ -295,20 +302,17 @@ async fn insert_campaign(
     request: &LaunchRequest,
     checked: &Checked,
     status: &str,
-    quote: &Quote,
     idempotency_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, CampaignError> {
     let parameters = serde_json::to_value(&request.parameters).unwrap_or_default();
-    let quote_json = serde_json::to_value(quote).unwrap_or_default();
     let queued_at = (status == "QUEUED").then_some(now);
     // A concurrent launch with the same key: the insert waits for it, then does nothing.
+    // The quote's figures follow in `record_quote`, in the same transaction.
     let id: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO campaigns (vendor_id, kind, name, template_id, list_id, parameters, status,
-                                scheduled_at, queued_at, total_count, pending_count,
-                                opted_out_count, skipped_count, currency, quoted_cost, quote,
-                                idempotency_key, created_by)
-         VALUES ($1, 'BULK', $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16)
+                                scheduled_at, queued_at, idempotency_key, created_by)
+         VALUES ($1, 'BULK', $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT ON CONSTRAINT campaigns_vendor_id_idempotency_key_key DO NOTHING
          RETURNING id",
     )
@@ -320,17 +324,35 @@ async fn insert_campaign(
     .bind(status)
     .bind(checked.scheduled_at)
     .bind(queued_at)
-    .bind(count(quote.recipients.billable))
-    .bind(count(quote.recipients.opted_out))
-    .bind(count(quote.recipients.invalid))
-    .bind(&quote.currency)
-    .bind(quote.total)
-    .bind(quote_json)
     .bind(idempotency_key)
     .bind(who.user_id.as_uuid())
     .fetch_optional(conn)
     .await?;
     Ok(id)
+}
+
+/// The quote's counts and money on the campaign row.
+async fn record_quote(
+    conn: &mut PgConnection,
+    id: Uuid,
+    quote: &Quote,
+) -> Result<(), CampaignError> {
+    sqlx::query(
+        "UPDATE campaigns
+            SET total_count = $2, pending_count = $2, opted_out_count = $3, skipped_count = $4,
+                currency = $5, quoted_cost = $6, quote = $7
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(count(quote.recipients.billable))
+    .bind(count(quote.recipients.opted_out))
+    .bind(count(quote.recipients.invalid))
+    .bind(&quote.currency)
+    .bind(quote.total)
+    .bind(serde_json::to_value(quote).unwrap_or_default())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Counts are bounded by a list's size; the column is an integer.
@@ -371,23 +393,32 @@ async fn freeze_recipients(
     id: Uuid,
     list: Uuid,
     countries: &[String],
-) -> sqlx::Result<i64> {
-    let inserted = sqlx::query(
-        "INSERT INTO campaign_recipients (campaign_id, seq, vendor_id, contact_id, mobile, country)
-         SELECT $1, (row_number() OVER (ORDER BY c.id))::integer, $2, c.id, c.mobile, c.country
-           FROM contact_list_members m
-           JOIN contacts c ON c.vendor_id = m.vendor_id AND c.id = m.contact_id
-          WHERE m.vendor_id = $2 AND m.list_id = $3 AND NOT c.opted_out
-            AND c.country = ANY($4)",
+) -> sqlx::Result<Vec<CountryCount>> {
+    // `row_number() OVER ()`: seq only has to be dense; ordering the rows would cost a sort.
+    sqlx::query_as(
+        "WITH members AS MATERIALIZED (
+             SELECT c.id, c.mobile, c.country, c.opted_out
+               FROM contact_list_members m
+               JOIN contacts c ON c.vendor_id = m.vendor_id AND c.id = m.contact_id
+              WHERE m.vendor_id = $2 AND m.list_id = $3
+         ), frozen AS (
+             INSERT INTO campaign_recipients (campaign_id, seq, vendor_id, contact_id, mobile, country)
+             SELECT $1, (row_number() OVER ())::integer, $2, id, mobile, country
+               FROM members
+              WHERE NOT opted_out AND country = ANY($4)
+         )
+         SELECT country,
+                count(*) FILTER (WHERE NOT opted_out) AS reachable,
+                count(*) FILTER (WHERE opted_out)     AS opted_out
+           FROM members
+          GROUP BY country",
     )
     .bind(id)
     .bind(vendor.as_uuid())
     .bind(list)
     .bind(countries)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(i64::try_from(inserted).unwrap_or(i64::MAX))
+    .fetch_all(conn)
+    .await
 }
 
 /// The first launch under a key, as the retry is answered.

@@ -58,13 +58,42 @@ pub async fn quote_with_table_in(
 ) -> Result<Quote, QuoteError> {
     let subject = Subject::read(conn, vendor, template_id, list_id).await?;
     let countries = repo::count_by_country(conn, vendor, list_id).await?;
+    quote_subject(conn, pricing, table, vendor, subject, &countries, at).await
+}
+
+/// [`quote_with_table_in`] for a list already counted by country (the launch counts it in the
+/// statement that freezes the recipients).
+#[allow(clippy::too_many_arguments)] // the quote's inputs, as quote_with_table_in plus counts
+pub(crate) async fn quote_counted_in(
+    conn: &mut PgConnection,
+    pricing: &Pricing,
+    table: &PriceTable,
+    vendor: VendorId,
+    template_id: Uuid,
+    list_id: Uuid,
+    countries: &[CountryCount],
+    at: DateTime<Utc>,
+) -> Result<Quote, QuoteError> {
+    let subject = Subject::read(conn, vendor, template_id, list_id).await?;
+    quote_subject(conn, pricing, table, vendor, subject, countries, at).await
+}
+
+async fn quote_subject(
+    conn: &mut PgConnection,
+    pricing: &Pricing,
+    table: &PriceTable,
+    vendor: VendorId,
+    subject: Subject,
+    countries: &[CountryCount],
+    at: DateTime<Utc>,
+) -> Result<Quote, QuoteError> {
     if table.category() == subject.category {
-        assemble(conn, vendor, subject, table, &countries, at).await
+        assemble(conn, vendor, subject, table, countries, at).await
     } else {
         let table = pricing
             .price_table(vendor, subject.category.as_str(), at)
             .await?;
-        assemble(conn, vendor, subject, &table, &countries, at).await
+        assemble(conn, vendor, subject, &table, countries, at).await
     }
 }
 
