@@ -13,7 +13,7 @@ pub struct DispatchSettings {
     /// `CAMPAIGN_PARALLEL_RANGES` (4): stripes in flight per campaign, so many campaigns share
     /// the workers fairly.
     pub parallel_ranges: i32,
-    /// `CAMPAIGN_BATCH` (200): recipients claimed by one statement (capped at one second of
+    /// `CAMPAIGN_BATCH` (500): recipients claimed by one statement (capped at one second of
     /// sends at the per-number rate).
     pub batch_size: i64,
     /// `CAMPAIGN_SLICE` (5s): a range job claims no new batch after this; what is left goes
@@ -65,7 +65,7 @@ impl DispatchSettings {
         at_least_one("CAMPAIGN_RANGE_SIZE", range_size.into())?;
         let parallel_ranges = env.parse_or("CAMPAIGN_PARALLEL_RANGES", 4_i32)?;
         at_least_one("CAMPAIGN_PARALLEL_RANGES", parallel_ranges.into())?;
-        let batch_size = env.parse_or("CAMPAIGN_BATCH", 200_i64)?;
+        let batch_size = env.parse_or("CAMPAIGN_BATCH", 500_i64)?;
         at_least_one("CAMPAIGN_BATCH", batch_size)?;
         let send_concurrency = env.parse_or("CAMPAIGN_SEND_CONCURRENCY", 32_usize)?;
         at_least_one(
@@ -122,13 +122,13 @@ mod tests {
         let s = DispatchSettings::from_env(&env()).unwrap();
         assert_eq!(s.range_size, 2000);
         assert_eq!(s.parallel_ranges, 4);
-        assert_eq!(s.batch_size, 200);
+        assert_eq!(s.batch_size, 500);
         assert_eq!(s.slice, Duration::from_secs(5));
         assert_eq!(s.sending_lease, Duration::from_secs(120));
         assert_eq!(s.send_rate, 80);
         assert_eq!(s.claim_size(), 80, "one second of sends at 80/s");
         let uncapped = DispatchSettings::from_env(&env().with("META_SEND_RATE", "0")).unwrap();
-        assert_eq!(uncapped.claim_size(), 200);
+        assert_eq!(uncapped.claim_size(), 500);
         assert!(DispatchSettings::from_env(&env().with("CAMPAIGN_BATCH", "0")).is_err());
     }
 }
