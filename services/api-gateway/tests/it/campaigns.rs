@@ -1082,3 +1082,100 @@ async fn a_100k_recipient_launch_answers_quickly() {
     let best = times.iter().min().unwrap();
     assert!(best.as_millis() < 2_000, "{times:?}");
 }
+
+/// The whole path: launch over HTTP → outbox-relay → worker-pool → the simulator → COMPLETED,
+/// every billable recipient sent exactly once, the live counters and message log agreeing.
+#[tokio::test]
+async fn a_launched_campaign_is_sent_once_to_every_recipient_and_completes() {
+    use kloyst_testkit::{eventually, RunningService};
+    use meta_sim::{Behaviour, SimSettings};
+
+    let api = Api::start().await;
+    load_sample(&api).await;
+    let setup = setup(&api, "owner@acme.test", "Acme").await;
+    fund(&api, setup.vendor, Decimal::from(10_000)).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sim = tokio::spawn({
+        let shutdown = shutdown.clone();
+        let settings = SimSettings {
+            access_token: "test-token".to_owned(),
+            app_secret: "test-meta-app-secret".to_owned(),
+            waba_id: "100000000000001".to_owned(),
+            phone_number_id: "100000000000002".to_owned(),
+            display_phone_number: "15550001234".to_owned(),
+            webhook_url: None,
+            behaviour: Behaviour {
+                // The template was approved in SQL, never submitted to this simulator.
+                accept_unknown_templates: true,
+                ..Behaviour::default()
+            },
+        };
+        async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
+    });
+    let env = api
+        .stores
+        .env()
+        .with("META_API_BASE", sim_base.clone())
+        .with("META_SEND_RATE", "50");
+    let relay = RunningService::start::<outbox_relay::OutboxRelay>(&env).await;
+    let worker = RunningService::start::<worker_pool::WorkerPool>(&env).await;
+
+    let launched = launch(
+        &api,
+        &setup.token,
+        body("Diwali", &setup.template, &setup.list),
+        None,
+    )
+    .await;
+    assert_eq!(launched.status, StatusCode::ACCEPTED, "{}", launched.body);
+    let id = launched.body["id"].as_str().unwrap().to_owned();
+    let done = eventually(std::time::Duration::from_secs(30), || async {
+        let shown = api.get(&format!("/v1/campaigns/{id}"), &setup.token).await;
+        (shown.body["status"] == "COMPLETED").then_some(shown.body)
+    })
+    .await
+    .expect("the campaign completes");
+    assert_eq!(done["counters"]["sent"], BILLABLE, "{done}");
+    assert_eq!(done["counters"]["pending"], 0, "{done}");
+
+    let sends: Vec<Value> = reqwest::get(format!("{sim_base}/_sim/messages?limit=100"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut recipients: Vec<&str> = sends.iter().map(|s| s["to"].as_str().unwrap()).collect();
+    assert_eq!(recipients.len() as i64, BILLABLE, "{sends:?}");
+    recipients.sort_unstable();
+    recipients.dedup();
+    assert_eq!(recipients.len() as i64, BILLABLE, "nobody twice");
+
+    let logged = api
+        .get(&format!("/v1/messages?campaign_id={id}"), &setup.token)
+        .await;
+    assert_eq!(
+        logged.body["data"].as_array().unwrap().len() as i64,
+        BILLABLE
+    );
+    let recipients = api
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=SENT"),
+            &setup.token,
+        )
+        .await;
+    assert!(recipients.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["wa_message_id"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("wamid."))));
+
+    worker.stop().await.unwrap();
+    relay.stop().await.unwrap();
+    shutdown.cancel();
+    sim.await.unwrap();
+}
