@@ -944,3 +944,94 @@ async fn the_watchdog_replans_a_campaign_whose_jobs_were_lost() {
     sim.stop().await;
     stores.cleanup_redis().await;
 }
+
+/// The real binary killed with SIGKILL mid-campaign, then started again: nobody is sent
+/// twice (the simulator's record), and every recipient ends SENT, or UNKNOWN when the kill
+/// caught it between Meta's answer and our record (reported, never resent).
+#[tokio::test]
+async fn a_worker_killed_with_sigkill_mid_campaign_and_restarted_sends_nobody_twice() {
+    use kloyst_testkit::{free_port, signal, spawn_binary, wait_until_ready};
+    const BIN: &str = env!("CARGO_BIN_EXE_worker-pool");
+    let stores = TestStores::new().await;
+    let sim = Sim::start(behaviour(0)).await;
+    let c = campaign(&stores, &sim, 7, 300).await;
+    let vars = |port: u16| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", stores.database_url.clone()),
+            ("REDIS_URL", stores.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", stores.redis_prefix.clone()),
+            ("METRICS_PORT", port.to_string()),
+            ("META_API_BASE", sim.base.clone()),
+            ("META_ACCESS_TOKEN", "test-token".into()),
+            ("META_WABA_ID", "100000000000001".into()),
+            ("META_PHONE_NUMBER_ID", "100000000000002".into()),
+            ("META_SEND_RATE", "40".into()),
+            // The restarted worker settles what the dead one left SENDING quickly (the lease
+            // must still outlast a live batch: about a second of sends plus its record).
+            ("CAMPAIGN_SENDING_LEASE", "5s".into()),
+            ("CAMPAIGN_RECONCILE_INTERVAL", "500ms".into()),
+            ("JOB_VISIBILITY_TIMEOUT", "3s".into()),
+        ]
+    };
+    let port = free_port();
+    let mut worker = spawn_binary(BIN, &vars(port));
+    assert!(
+        wait_until_ready(
+            &format!("http://127.0.0.1:{port}/readyz"),
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    dispatch(&stores, &c).await;
+    let started = eventually(Duration::from_secs(20), || async {
+        (counters(&stores, c.id).await.sent_count >= 60).then_some(())
+    })
+    .await;
+    if started.is_none() {
+        signal(&worker, "KILL").await;
+        let mut stderr = String::new();
+        use tokio::io::AsyncReadExt;
+        worker
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        panic!(
+            "sending never started: {:?}\n{stderr}",
+            counters(&stores, c.id).await
+        );
+    }
+    signal(&worker, "KILL").await;
+    worker.wait().await.unwrap();
+    let at_kill = counters(&stores, c.id).await;
+    assert_eq!(
+        at_kill.status, "PROCESSING",
+        "finished before the kill; raise n"
+    );
+
+    let port = free_port();
+    let _restarted = spawn_binary(BIN, &vars(port));
+    let done = wait_for_status(&stores, c.id, "COMPLETED", Duration::from_secs(60)).await;
+    assert_eq!(done.pending_count, 0);
+    assert_eq!(done.sent_count + done.unknown_count, 300, "{done:?}");
+    let sends = sim.sends().await;
+    assert_nobody_twice(&sends);
+    // Every SENT recipient was accepted by the simulator exactly once.
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND status = 'SENT'",
+    )
+    .bind(c.id)
+    .fetch_one(&stores.pg)
+    .await
+    .unwrap();
+    assert!(
+        sends.len() as i64 >= sent,
+        "{} sends, {sent} SENT",
+        sends.len()
+    );
+    assert!(sends.len() as i64 <= 300);
+    sim.stop().await;
+    stores.cleanup_redis().await;
+}
