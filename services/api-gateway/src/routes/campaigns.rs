@@ -2,8 +2,8 @@
 //! counters.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use kloyst_campaigns::{
@@ -15,13 +15,10 @@ use kloyst_http::extract::{Json, Path, Query};
 use kloyst_http::ApiError;
 use uuid::Uuid;
 
+use super::idempotency;
 use crate::auth::AuthUser;
 use crate::meta::Meta;
 use crate::state::AppState;
-
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Set on an answer replayed for a retried Idempotency-Key.
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,33 +52,18 @@ async fn launch(
     headers: HeaderMap,
     Json(request): Json<LaunchRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(value) => Some(value.to_str().map_err(|_| {
-            ApiError::bad_request(
-                "idempotency_key_invalid",
-                "Idempotency-Key must be printable ASCII",
-            )
-        })?),
-    };
+    let key = idempotency::key(&headers)?;
     let launched = state
         .campaigns
         .launch(&who, request, key, &meta)
         .await
         .map_err(problem)?;
     let replayed = launched.replayed;
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    let mut response = (status, axum::Json(launched)).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(idempotency::answer(
+        StatusCode::ACCEPTED,
+        replayed,
+        launched,
+    ))
 }
 
 /// `?status=&limit=&cursor=`, newest first.

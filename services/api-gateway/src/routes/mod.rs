@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod campaigns;
 pub mod contacts;
+mod idempotency;
 pub mod imports;
 pub mod messages;
 pub mod pricing;

@@ -2,8 +2,8 @@
 //! them; recharges (which move money) are ADMIN-only.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use kloyst_billing::{RechargeView, TransactionFilter, TransactionView, WalletView};
@@ -12,13 +12,10 @@ use kloyst_http::extract::{Json, Query};
 use kloyst_http::ApiError;
 use kloyst_payments::{CheckoutResult, RechargeRequest, VerifiedCheckout};
 
+use super::idempotency;
 use crate::auth::{AdminUser, AuthUser};
 use crate::meta::Meta;
 use crate::state::AppState;
-
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Set on an answer replayed for a retried Idempotency-Key.
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,29 +35,10 @@ async fn init_recharge(
     headers: HeaderMap,
     Json(request): Json<RechargeRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(value) => Some(value.to_str().map_err(|_| {
-            ApiError::bad_request(
-                "idempotency_key_invalid",
-                "Idempotency-Key must be printable ASCII",
-            )
-        })?),
-    };
+    let key = idempotency::key(&headers)?;
     let order = state.recharges.init(&who, request, key, &meta).await?;
     let replayed = order.replayed;
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let mut response = (status, axum::Json(order)).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(idempotency::answer(StatusCode::CREATED, replayed, order))
 }
 
 /// What Checkout's success handler received; checked, never credited from here.

@@ -8,57 +8,15 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use kloyst_billing::{Credit, CreditKind, Ledger};
 use kloyst_core::VendorId;
-use kloyst_pricing::{load_rate_card, NewRateCard};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::client::{token, Api, Response};
+use crate::fixtures::{assert_problem, dec, load_sample, vendor_of};
 
-const SAMPLE: &str = include_str!("../../../../data/rate-cards/meta-sample-2026-04-01.csv");
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
-
-async fn load_sample(api: &Api) {
-    let card = NewRateCard {
-        name: "meta-sample-2026-04-01".to_owned(),
-        currency: "USD".to_owned(),
-        effective_from: chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-        source: None,
-        is_sample: true,
-    };
-    load_rate_card(&api.stores.pg, &card, SAMPLE).await.unwrap();
-}
-
-fn dec(value: &Value) -> Decimal {
-    Decimal::from_str(
-        value
-            .as_str()
-            .unwrap_or_else(|| panic!("not a string: {value}")),
-    )
-    .unwrap()
-}
-
-fn assert_problem(response: &Response, status: StatusCode, code: &str) {
-    assert_eq!(response.status, status, "{}", response.body);
-    assert_eq!(
-        response.headers["content-type"], "application/problem+json",
-        "{}",
-        response.body
-    );
-    assert_eq!(response.body["code"], code, "{}", response.body);
-}
-
-async fn vendor_of(api: &Api, email: &str) -> VendorId {
-    let id: Uuid = sqlx::query_scalar("SELECT vendor_id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&api.stores.pg)
-        .await
-        .unwrap();
-    VendorId::from_uuid(id)
-}
 
 /// A template with one parameter created through the API, then given `status` directly, as
 /// Meta's status webhook would.

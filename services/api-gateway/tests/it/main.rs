@@ -5,6 +5,7 @@
 mod campaigns;
 mod client;
 mod contacts;
+mod fixtures;
 mod health;
 mod identity;
 mod imports;

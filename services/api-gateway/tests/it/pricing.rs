@@ -2,28 +2,13 @@
 
 use std::str::FromStr;
 
-use kloyst_pricing::{load_rate_card, NewRateCard};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::client::{token, Api};
-
-const SAMPLE: &str = include_str!("../../../../data/rate-cards/meta-sample-2026-04-01.csv");
-
-async fn load_sample(api: &Api) {
-    let card = NewRateCard {
-        name: "meta-sample-2026-04-01".to_owned(),
-        currency: "USD".to_owned(),
-        effective_from: chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc),
-        source: None,
-        is_sample: true,
-    };
-    load_rate_card(&api.stores.pg, &card, SAMPLE).await.unwrap();
-}
+use crate::fixtures::{dec, load_sample};
 
 fn rate<'a>(body: &'a Value, market: &str, category: &str) -> &'a Value {
     body["rates"]
@@ -32,10 +17,6 @@ fn rate<'a>(body: &'a Value, market: &str, category: &str) -> &'a Value {
         .iter()
         .find(|r| r["market"] == market && r["category"] == category)
         .unwrap_or_else(|| panic!("no {market} {category} in {body}"))
-}
-
-fn dec(value: &Value) -> Decimal {
-    Decimal::from_str(value.as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]

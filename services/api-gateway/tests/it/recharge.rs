@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use webhook_worker::WebhookWorker;
 
 use crate::client::{token, Api};
+use crate::fixtures::dec;
 
 /// The testkit's RAZORPAY_* values: the sandbox and our services share them.
 const KEY_ID: &str = "rzp_test_kloyst";
@@ -99,10 +100,6 @@ impl Sandbox {
 async fn gateway_with(stores: TestStores, sandbox: &Sandbox) -> Api {
     let base = sandbox.base.clone();
     Api::start_with(stores, move |env| env.with("RAZORPAY_API_BASE", base)).await
-}
-
-fn dec(value: &Value) -> Decimal {
-    Decimal::from_str(value.as_str().unwrap()).unwrap()
 }
 
 async fn init(

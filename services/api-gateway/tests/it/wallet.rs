@@ -11,22 +11,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::client::{token, Api};
-
-fn dec(value: &Value) -> Decimal {
-    Decimal::from_str(value.as_str().unwrap()).unwrap()
-}
+use crate::fixtures::{dec, vendor_of};
 
 fn d(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
-}
-
-async fn vendor_of(api: &Api, email: &str) -> VendorId {
-    let id: Uuid = sqlx::query_scalar("SELECT vendor_id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&api.stores.pg)
-        .await
-        .unwrap();
-    VendorId::from_uuid(id)
 }
 
 fn recharge(amount: &str) -> Credit {
