@@ -14,7 +14,7 @@ lint:           ## formatting and clippy, warnings are errors
 fmt:
 	cargo fmt --all
 
-bench:          ## performance figures (see bench/README.md)
+bench:          ## performance figures (see README.md, Benchmarks)
 	cargo run --release -p bench -- all
 
 stores:         ## start PostgreSQL and Redis if they are not running
