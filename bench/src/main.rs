@@ -102,7 +102,10 @@ async fn main() -> Result<()> {
             auth::run(10, 32).await?;
             import::run(1_000_000, 1, false).await?;
             webhooks::run(10, 128, 3, 600_000, 0).await?;
-            webhooks::run(10, 128, 3, 600_000, 4).await
+            webhooks::run(10, 128, 3, 600_000, 4).await?;
+            ledger::run(20_000, 16, 3).await?;
+            quote::run(100_000, 15).await?;
+            campaign::run(&[10_000, 100_000], 1_200, 80, 3, 100_000, 10).await
         }
         other => bail!(
             "unknown scenario {other:?}; try outbox, ledger, idle-memory, auth, import, webhooks, quote, campaign or all"
