@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::client::{token, Api, Response};
-use crate::fixtures::{assert_problem, dec, load_sample, vendor_of};
+use crate::fixtures::{assert_problem, dec, list_of, load_sample, vendor_of, Member};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -47,9 +47,6 @@ async fn template(api: &Api, token: &str, name: &str, status: &str) -> String {
     id
 }
 
-/// `(country, opted_out)` of the members of a list.
-type Member = (Option<&'static str>, bool);
-
 /// Billable: IN ×3, BR ×2, US; excluded: an opted-out IN (opted_out), a contact without a
 /// country and one of a country no market knows (skipped).
 const MEMBERS: [Member; 9] = [
@@ -64,48 +61,6 @@ const MEMBERS: [Member; 9] = [
     (Some("XX"), false),
 ];
 const BILLABLE: i64 = 6;
-
-/// Inserts the contacts directly (numbers start with `prefix`, unique per vendor) and puts
-/// them in a new list created through the API. Returns the list id.
-async fn list_of(
-    api: &Api,
-    token: &str,
-    vendor: VendorId,
-    name: &str,
-    prefix: &str,
-    members: &[Member],
-) -> String {
-    let mut ids = Vec::new();
-    for (n, (country, opted_out)) in members.iter().enumerate() {
-        let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO contacts (vendor_id, mobile, country, opted_out, opted_out_at, attributes)
-             VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END, '{\"name\": \"Asha\"}')
-             RETURNING id",
-        )
-        .bind(vendor.as_uuid())
-        .bind(format!("{prefix}{n:08}"))
-        .bind(country)
-        .bind(opted_out)
-        .fetch_one(&api.stores.pg)
-        .await
-        .unwrap();
-        ids.push(id.to_string());
-    }
-    let created = api
-        .post("/v1/contact-lists", Some(token), json!({ "name": name }))
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let list = created.body["id"].as_str().unwrap().to_owned();
-    let added = api
-        .post(
-            &format!("/v1/contact-lists/{list}/members"),
-            Some(token),
-            json!({ "contact_ids": ids }),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    list
-}
 
 fn credit(amount: Decimal) -> Credit {
     Credit {

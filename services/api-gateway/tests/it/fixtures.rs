@@ -7,7 +7,7 @@ use kloyst_core::VendorId;
 use kloyst_pricing::{load_rate_card, NewRateCard};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::client::{Api, Response};
@@ -56,4 +56,49 @@ pub async fn vendor_of(api: &Api, email: &str) -> VendorId {
         .await
         .unwrap();
     VendorId::from_uuid(id)
+}
+
+/// `(country, opted_out)` of the members of a list.
+pub type Member = (Option<&'static str>, bool);
+
+/// Inserts the contacts directly (numbers start with `prefix`, unique per vendor) and puts
+/// them in a new list created through the API. Returns the list id.
+pub async fn list_of(
+    api: &Api,
+    token: &str,
+    vendor: VendorId,
+    name: &str,
+    prefix: &str,
+    members: &[Member],
+) -> String {
+    let mut ids = Vec::new();
+    for (n, (country, opted_out)) in members.iter().enumerate() {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO contacts (vendor_id, mobile, country, opted_out, opted_out_at, attributes)
+             VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END, '{\"name\": \"Asha\"}')
+             RETURNING id",
+        )
+        .bind(vendor.as_uuid())
+        .bind(format!("{prefix}{n:08}"))
+        .bind(country)
+        .bind(opted_out)
+        .fetch_one(&api.stores.pg)
+        .await
+        .unwrap();
+        ids.push(id.to_string());
+    }
+    let created = api
+        .post("/v1/contact-lists", Some(token), json!({ "name": name }))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let list = created.body["id"].as_str().unwrap().to_owned();
+    let added = api
+        .post(
+            &format!("/v1/contact-lists/{list}/members"),
+            Some(token),
+            json!({ "contact_ids": ids }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    list
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::client::{token, Api, Response};
-use crate::fixtures::{assert_problem, dec, load_sample, vendor_of};
+use crate::fixtures::{assert_problem, dec, list_of, load_sample, vendor_of, Member};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -55,17 +55,8 @@ async fn template(
     id
 }
 
-/// One member of the list to be: its country (None = unknown) and whether it opted out.
-struct Member {
-    country: Option<&'static str>,
-    opted_out: bool,
-}
-
 const fn member(country: &'static str) -> Member {
-    Member {
-        country: Some(country),
-        opted_out: false,
-    }
+    (Some(country), false)
 }
 
 /// IN ×3, BR ×2, US ×2 + CA ×1 (one market: North America), DE, NG; excluded: an opted-out
@@ -81,56 +72,10 @@ const MEMBERS: [Member; 13] = [
     member("CA"),
     member("DE"),
     member("NG"),
-    Member {
-        country: Some("IN"),
-        opted_out: true,
-    },
-    Member {
-        country: None,
-        opted_out: false,
-    },
+    (Some("IN"), true),
+    (None, false),
     member("XX"),
 ];
-
-/// Inserts the contacts directly (imports have their own tests) and puts them in a list
-/// created through the API (once per vendor: the numbers repeat). Returns the list id.
-async fn list_of(
-    api: &Api,
-    token: &str,
-    vendor: VendorId,
-    name: &str,
-    members: &[Member],
-) -> String {
-    let mut ids = Vec::new();
-    for (n, m) in members.iter().enumerate() {
-        let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO contacts (vendor_id, mobile, country, opted_out, opted_out_at)
-             VALUES ($1, $2, $3, $4, CASE WHEN $4 THEN now() END) RETURNING id",
-        )
-        .bind(vendor.as_uuid())
-        .bind(format!("55{n:08}"))
-        .bind(m.country)
-        .bind(m.opted_out)
-        .fetch_one(&api.stores.pg)
-        .await
-        .unwrap();
-        ids.push(id.to_string());
-    }
-    let created = api
-        .post("/v1/contact-lists", Some(token), json!({ "name": name }))
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let list = created.body["id"].as_str().unwrap().to_owned();
-    let added = api
-        .post(
-            &format!("/v1/contact-lists/{list}/members"),
-            Some(token),
-            json!({ "contact_ids": ids }),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    list
-}
 
 async fn quote(api: &Api, token: &str, template: &str, list: &str) -> Response {
     api.post(
@@ -152,8 +97,8 @@ async fn expected(
     let now = Utc::now();
     let mut by_market: BTreeMap<String, (i64, Decimal)> = BTreeMap::new();
     let mut total = Decimal::ZERO;
-    for m in MEMBERS.iter().filter(|m| !m.opted_out) {
-        let Some(country) = m.country else { continue };
+    for (country, _) in MEMBERS.iter().filter(|(_, opted_out)| !opted_out) {
+        let Some(country) = country else { continue };
         let Ok(price) = pricing.price(vendor, country, category, now).await else {
             continue;
         };
@@ -193,7 +138,7 @@ async fn a_list_is_quoted_by_market_at_the_debit_paths_prices() {
     let t = token(&api.onboard("ada@quote.example", "Alpha").await);
     let vendor = vendor_of(&api, "ada@quote.example").await;
     let template = template(&api, &t, "diwali_sale", "MARKETING", None, "APPROVED").await;
-    let list = list_of(&api, &t, vendor, "Everyone", &MEMBERS).await;
+    let list = list_of(&api, &t, vendor, "Everyone", "55", &MEMBERS).await;
 
     let quoted = quote(&api, &t, &template, &list).await;
     assert_eq!(quoted.status, StatusCode::OK, "{}", quoted.body);
@@ -261,7 +206,7 @@ async fn the_category_meta_assigned_is_the_one_priced() {
         "PENDING",
     )
     .await;
-    let list = list_of(&api, &t, vendor, "Everyone", &MEMBERS).await;
+    let list = list_of(&api, &t, vendor, "Everyone", "55", &MEMBERS).await;
 
     let quoted = quote(&api, &t, &template, &list).await;
     assert_eq!(quoted.status, StatusCode::OK, "{}", quoted.body);
@@ -292,7 +237,7 @@ async fn the_wallet_covers_the_quote_or_says_how_much_is_missing() {
     let t = token(&api.onboard("ada@quote.example", "Alpha").await);
     let vendor = vendor_of(&api, "ada@quote.example").await;
     let template = template(&api, &t, "diwali_sale", "MARKETING", None, "APPROVED").await;
-    let list = list_of(&api, &t, vendor, "Everyone", &MEMBERS).await;
+    let list = list_of(&api, &t, vendor, "Everyone", "55", &MEMBERS).await;
 
     let empty = quote(&api, &t, &template, &list).await;
     assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
@@ -336,8 +281,8 @@ async fn another_vendors_template_or_list_is_not_found_and_bad_requests_are_refu
     let bob_vendor = vendor_of(&api, "bob@quote.example").await;
     let alice_template = template(&api, &alice, "sale", "MARKETING", None, "APPROVED").await;
     let bob_template = template(&api, &bob, "sale", "MARKETING", None, "APPROVED").await;
-    let alice_list = list_of(&api, &alice, alice_vendor, "Mine", &MEMBERS[..3]).await;
-    let bob_list = list_of(&api, &bob, bob_vendor, "Theirs", &MEMBERS[3..6]).await;
+    let alice_list = list_of(&api, &alice, alice_vendor, "Mine", "55", &MEMBERS[..3]).await;
+    let bob_list = list_of(&api, &bob, bob_vendor, "Theirs", "55", &MEMBERS[3..6]).await;
 
     // Any role of the vendor may quote.
     let (staff, _) = api.add_member(&alice, "sam@quote.example", "STAFF").await;
@@ -408,7 +353,7 @@ async fn without_a_rate_card_in_force_the_quote_is_a_clear_conflict() {
     let t = token(&api.onboard("ada@quote.example", "Alpha").await);
     let vendor = vendor_of(&api, "ada@quote.example").await;
     let template = template(&api, &t, "sale", "MARKETING", None, "APPROVED").await;
-    let list = list_of(&api, &t, vendor, "Everyone", &MEMBERS[..2]).await;
+    let list = list_of(&api, &t, vendor, "Everyone", "55", &MEMBERS[..2]).await;
     let refused = quote(&api, &t, &template, &list).await;
     assert_problem(&refused, StatusCode::CONFLICT, "no_rate_card");
 }

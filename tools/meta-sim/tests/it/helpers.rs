@@ -22,11 +22,15 @@ pub const WABA_ID: &str = "100000000000001";
 pub const PHONE_NUMBER_ID: &str = "100000000000002";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// One POST the receiver got.
+/// One POST the receiver got (a Meta or a Razorpay webhook).
 #[derive(Clone, Debug)]
 pub struct Received {
     pub body: Bytes,
+    /// `X-Hub-Signature-256` (Meta) or `X-Razorpay-Signature` (Razorpay).
     pub signature: Option<String>,
+    /// `x-razorpay-event-id` (Razorpay only).
+    pub event_id: Option<String>,
+    pub content_type: Option<String>,
     pub json: Value,
 }
 
@@ -51,7 +55,7 @@ impl Received {
     }
 }
 
-/// Stands in for Meta's webhook consumer: records every POST, answers 500 to the first
+/// Stands in for the webhook-worker (`/webhook/meta` and `/webhook/payment`): records every POST, answers 500 to the first
 /// `fail_first` of them and 200 afterwards.
 #[derive(Clone, Default)]
 pub struct Receiver {
@@ -61,11 +65,12 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    async fn start(self) -> SocketAddr {
+    pub(crate) async fn start(self) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/webhook/meta", post(receive))
+            .route("/webhook/payment", post(receive))
             .with_state(self);
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr
@@ -107,13 +112,17 @@ impl Receiver {
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     receiver.received.lock().unwrap().push(Received {
         body,
-        signature,
+        signature: header("x-hub-signature-256").or_else(|| header("x-razorpay-signature")),
+        event_id: header("x-razorpay-event-id"),
+        content_type: header("content-type"),
         json,
     });
     let failing = receiver

@@ -146,7 +146,7 @@ async fn paying_posts_a_signed_payment_captured_and_pays_the_order() {
         hmac_hex(KEY_SECRET, format!("{order_id}|{payment_id}").as_bytes()).as_str()
     );
 
-    let posted = sim.receiver.wait_for(1).await;
+    let posted = sim.receiver.wait_for_posts(1).await;
     let post = &posted[0];
     post.assert_signed();
     assert_eq!(post.content_type.as_deref(), Some("application/json"));
@@ -209,7 +209,7 @@ async fn deliveries_repeat_the_same_bytes_under_one_event_id() {
         )
         .await;
     assert_eq!(paid["event_ids"].as_array().unwrap().len(), 1);
-    let posted = sim.receiver.wait_for(3).await;
+    let posted = sim.receiver.wait_for_posts(3).await;
     assert_eq!(posted.len(), 3);
     for post in &posted {
         post.assert_signed();
@@ -232,7 +232,7 @@ async fn failed_first_posts_failed_then_captured_for_one_payment() {
         .await;
     let event_ids = paid["event_ids"].as_array().unwrap();
     assert_eq!(event_ids.len(), 2);
-    let posted = sim.receiver.wait_for(2).await;
+    let posted = sim.receiver.wait_for_posts(2).await;
     assert_eq!(posted[0].event(), "payment.failed");
     assert_eq!(posted[1].event(), "payment.captured");
     assert_ne!(posted[0].event_id, posted[1].event_id);
@@ -261,7 +261,7 @@ async fn a_failed_outcome_leaves_the_order_attempted_without_a_checkout_signatur
         .await;
     assert_eq!(status, 200, "{paid}");
     assert_eq!(paid["checkout"], Value::Null);
-    let posted = sim.receiver.wait_for(1).await;
+    let posted = sim.receiver.wait_for_posts(1).await;
     assert_eq!(posted[0].event(), "payment.failed");
     assert_eq!(posted[0].payment()["notes"], json!({"why": "test"}));
     let (_, order) = sim.get_authed(&format!("/v1/orders/{order_id}")).await;
@@ -284,7 +284,7 @@ async fn an_unacknowledged_event_is_retried_with_identical_bytes() {
     let order_id = sim.order_id().await;
     sim.control("/_sim/razorpay/pay", json!({"order_id": order_id}))
         .await;
-    let posted = sim.receiver.wait_for(2).await;
+    let posted = sim.receiver.wait_for_posts(2).await;
     assert_eq!(posted[0].body, posted[1].body);
     assert_eq!(posted[0].signature, posted[1].signature);
     assert_eq!(posted[0].event_id, posted[1].event_id);
@@ -307,7 +307,7 @@ async fn refunds_post_refund_processed_partial_then_full() {
         .control("/_sim/razorpay/pay", json!({"order_id": order_id}))
         .await;
     let payment_id = paid["payment_id"].as_str().unwrap();
-    sim.receiver.wait_for(1).await;
+    sim.receiver.wait_for_posts(1).await;
     let (status, partial) = sim
         .control(
             "/_sim/razorpay/refund",
@@ -316,7 +316,7 @@ async fn refunds_post_refund_processed_partial_then_full() {
         .await;
     assert_eq!(status, 200, "{partial}");
     assert!(is_razorpay_id(&partial["refund_id"], "rfnd"));
-    let posted = sim.receiver.wait_for(2).await;
+    let posted = sim.receiver.wait_for_posts(2).await;
     let event = &posted[1];
     event.assert_signed();
     assert_eq!(event.event(), "refund.processed");
@@ -335,7 +335,7 @@ async fn refunds_post_refund_processed_partial_then_full() {
     let (_, full) = sim
         .control("/_sim/razorpay/refund", json!({"payment_id": payment_id}))
         .await;
-    let posted = sim.receiver.wait_for(3).await;
+    let posted = sim.receiver.wait_for_posts(3).await;
     assert_eq!(posted[2].event_id.as_deref(), full["event_ids"][0].as_str());
     assert_eq!(
         posted[2].json["payload"]["refund"]["entity"]["amount"],
@@ -400,14 +400,14 @@ async fn order_paid_follows_the_capture_and_stats_count_the_sandbox() {
         )
         .await;
     // Two calls are two background deliveries: wait so their order is fixed.
-    sim.receiver.wait_for(1).await;
+    sim.receiver.wait_for_posts(1).await;
     let (_, paid) = sim
         .control(
             "/_sim/razorpay/pay",
             json!({"order_id": order_id, "order_paid": true}),
         )
         .await;
-    let posted = sim.receiver.wait_for(3).await;
+    let posted = sim.receiver.wait_for_posts(3).await;
     let events: Vec<&str> = posted.iter().map(Posted::event).collect();
     assert_eq!(events, ["payment.failed", "payment.captured", "order.paid"]);
     let order_paid = &posted[2].json;

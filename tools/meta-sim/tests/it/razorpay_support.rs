@@ -1,25 +1,18 @@
 //! The simulator with its Razorpay sandbox, posting to an in-test payment webhook receiver.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use hmac::{Hmac, Mac};
 use meta_sim::{RazorpaySimSettings, SimSettings};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{quiet_behaviour, APP_SECRET, PHONE_NUMBER_ID, TOKEN, WABA_ID};
+use crate::helpers::{
+    quiet_behaviour, Received, Receiver, APP_SECRET, PHONE_NUMBER_ID, TOKEN, WABA_ID,
+};
 
 pub const KEY_ID: &str = "rzp_test_it";
 pub const KEY_SECRET: &str = "it-razorpay-key-secret";
@@ -34,16 +27,9 @@ pub fn hmac_hex(secret: &str, data: &[u8]) -> String {
 }
 
 /// One payment webhook POST as the receiver got it.
-#[derive(Clone, Debug)]
-pub struct Posted {
-    pub body: Bytes,
-    pub json: Value,
-    pub signature: Option<String>,
-    pub event_id: Option<String>,
-    pub content_type: Option<String>,
-}
+pub type Posted = Received;
 
-impl Posted {
+impl Received {
     pub fn event(&self) -> &str {
         self.json["event"].as_str().unwrap_or_default()
     }
@@ -63,96 +49,25 @@ impl Posted {
     }
 }
 
-/// Stands in for the webhook-worker's `/webhook/payment`: records every POST, answers 500 to
-/// the first `fail_first` and 200 afterwards.
-#[derive(Clone, Default)]
-pub struct PaymentReceiver {
-    posted: Arc<Mutex<Vec<Posted>>>,
-    fail_first: Arc<AtomicUsize>,
-    changed: Arc<Notify>,
-}
-
-impl PaymentReceiver {
-    async fn start(self) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/webhook/payment", post(receive))
-            .with_state(self);
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        addr
-    }
-
-    pub fn fail_first(&self, n: usize) {
-        self.fail_first.store(n, Ordering::SeqCst);
-    }
-
-    pub fn all(&self) -> Vec<Posted> {
-        self.posted.lock().unwrap().clone()
-    }
-
-    /// Waits until at least `n` POSTs arrived (woken by each POST, not by sleeping).
-    pub async fn wait_for(&self, n: usize) -> Vec<Posted> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let all = self.all();
-            if all.len() >= n {
-                return all;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!(
-                    "timed out waiting for {n} payment webhooks; got {:#?}",
-                    all.iter().map(|p| &p.json).collect::<Vec<_>>()
-                );
-            }
-        }
-    }
-}
-
-async fn receive(
-    State(receiver): State<PaymentReceiver>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    receiver.posted.lock().unwrap().push(Posted {
-        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        body,
-        signature: header("x-razorpay-signature"),
-        event_id: header("x-razorpay-event-id"),
-        content_type: header("content-type"),
-    });
-    let failing = receiver
-        .fail_first
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    receiver.changed.notify_waiters();
-    if failing {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
+impl Receiver {
+    /// Waits until at least `n` payment webhooks arrived.
+    pub async fn wait_for_posts(&self, n: usize) -> Vec<Posted> {
+        self.wait_for(&format!("{n} payment webhooks"), |all| all.len() >= n)
+            .await
     }
 }
 
 pub struct RazorpaySim {
     pub base: String,
     pub http: reqwest::Client,
-    pub receiver: PaymentReceiver,
+    pub receiver: Receiver,
     shutdown: CancellationToken,
     server: Option<JoinHandle<Result<(), meta_sim::SimError>>>,
 }
 
 impl RazorpaySim {
     pub async fn start() -> Self {
-        let receiver = PaymentReceiver::default();
+        let receiver = Receiver::default();
         let receiver_addr = receiver.clone().start().await;
         let settings = SimSettings {
             access_token: TOKEN.to_owned(),
