@@ -125,6 +125,19 @@ pub enum CampaignError {
     #[error("campaign not found")]
     NotFound,
 
+    /// `GET /v1/messages/:id`: no such single message of the vendor.
+    #[error("message not found")]
+    MessageNotFound,
+
+    /// `POST /v1/messages` to a contact of the vendor who opted out (409).
+    #[error("the recipient opted out of messages from this business")]
+    RecipientOptedOut,
+
+    /// `retry-failed` on a campaign none of whose recipients failed with a retryable
+    /// reason (or all of them were already re-targeted by an earlier retry) (422).
+    #[error("the campaign has no failed recipient that can be retried")]
+    NoRetryableFailures,
+
     /// The campaign's status does not allow this action.
     #[error("a {status} campaign cannot be {action}")]
     InvalidState {
@@ -180,9 +193,12 @@ impl DomainError for CampaignError {
             Self::TemplateNotApproved { .. } | Self::ListChanged | Self::InvalidState { .. } => {
                 ErrorClass::Conflict
             }
-            Self::Invalid(_) | Self::NoRecipients | Self::IdempotencyKeyReused => {
-                ErrorClass::Invalid
-            }
+            Self::Invalid(_)
+            | Self::NoRecipients
+            | Self::IdempotencyKeyReused
+            | Self::NoRetryableFailures => ErrorClass::Invalid,
+            Self::RecipientOptedOut => ErrorClass::Conflict,
+            Self::MessageNotFound => ErrorClass::NotFound,
             Self::IdempotencyKeyInvalid => ErrorClass::BadRequest,
             Self::InsufficientFunds { .. } => ErrorClass::InsufficientFunds,
             Self::NotFound => ErrorClass::NotFound,
@@ -202,6 +218,9 @@ impl DomainError for CampaignError {
             Self::InsufficientFunds { .. } => "insufficient_funds",
             Self::ListChanged => "list_changed",
             Self::NotFound => "campaign_not_found",
+            Self::MessageNotFound => "message_not_found",
+            Self::RecipientOptedOut => "recipient_opted_out",
+            Self::NoRetryableFailures => "no_retryable_failures",
             Self::InvalidState { .. } => "invalid_state",
             Self::SessionRevoked => "token_invalid",
             Self::Billing(_) | Self::Outbox(_) | Self::Database(_) => "internal_error",

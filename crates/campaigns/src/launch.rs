@@ -282,7 +282,7 @@ async fn check_template(
 /// Every country `table` prices: exactly the quote's billable rule (a member with a country
 /// the card prices), so the recipients frozen are the recipients quoted. Read from the ~250
 /// known countries rather than by scanning the list a second time.
-async fn billable_countries(
+pub(crate) async fn billable_countries(
     pg: &sqlx::PgPool,
     table: &PriceTable,
 ) -> Result<Vec<String>, CampaignError> {
@@ -332,7 +332,7 @@ async fn insert_campaign(
 }
 
 /// The quote's counts and money on the campaign row.
-async fn record_quote(
+pub(crate) async fn record_quote(
     conn: &mut PgConnection,
     id: Uuid,
     quote: &Quote,
@@ -356,18 +356,29 @@ async fn record_quote(
 }
 
 /// Counts are bounded by a list's size; the column is an integer.
-fn count(n: i64) -> i32 {
+pub(crate) fn count(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-async fn hold(
+pub(crate) async fn hold(
     conn: &mut PgConnection,
     vendor: VendorId,
     id: Uuid,
     quote: &Quote,
 ) -> Result<(), CampaignError> {
+    hold_amount(conn, vendor, id, quote.total).await
+}
+
+/// Holds `amount` for campaign `id` (under the wallet's row lock); 402 with the shortfall
+/// when the available balance cannot cover it.
+pub(crate) async fn hold_amount(
+    conn: &mut PgConnection,
+    vendor: VendorId,
+    id: Uuid,
+    amount: Decimal,
+) -> Result<(), CampaignError> {
     let request = HoldRequest {
-        amount: quote.total,
+        amount,
         reference: format!("hold:campaign:{id}"),
         campaign_id: Some(id),
     };
@@ -377,8 +388,8 @@ async fn hold(
         Err(BillingError::InsufficientFunds { shortfall }) => {
             Err(CampaignError::InsufficientFunds {
                 shortfall,
-                required: quote.total,
-                available: (quote.total - shortfall).max(Decimal::ZERO),
+                required: amount,
+                available: (amount - shortfall).max(Decimal::ZERO),
             })
         }
         Err(other) => Err(other.into()),

@@ -16,8 +16,11 @@ pub mod params;
 mod quote;
 mod read;
 mod repo;
+mod retry;
 mod scheduler;
+mod single;
 pub mod views;
+mod watchdog;
 
 use chrono::Utc;
 use kloyst_core::VendorId;
@@ -33,11 +36,14 @@ pub use model::{
 };
 pub use params::{Parameter, Parameters};
 pub use quote::{priced_category_in, quote_in, quote_with_table_in};
+pub use retry::RetryRequest;
 pub use scheduler::start_due_scheduled;
+pub use single::{MessageAccepted, MessagePrice, SendMessageRequest, SingleMessageView};
 pub use views::{
     CampaignCounters, CampaignFilter, CampaignView, LaunchRequest, Launched, MessageFilter,
     MessageView, RecipientFilter, RecipientView, SchedulerReport,
 };
+pub use watchdog::fail_stalled;
 
 /// Quotes: recipients of a list counted by market, priced by the pricing engine.
 #[derive(Clone)]

@@ -156,16 +156,42 @@ async fn assemble(
     countries: &[CountryCount],
     at: DateTime<Utc>,
 ) -> Result<Quote, QuoteError> {
+    let list = QuotedList {
+        id: subject.list.id,
+        name: subject.list.name,
+    };
+    quote_counts_in(
+        conn,
+        vendor,
+        subject.template,
+        subject.category,
+        list,
+        table,
+        countries,
+        at,
+    )
+    .await
+}
+
+/// The quote of recipients already counted by country, whatever they were drawn from (a
+/// list, or a campaign's failures for a retry): each country priced once from `table`, the
+/// total compared with the wallet as it is now.
+#[allow(clippy::too_many_arguments)] // the quote's parts, each read by the caller
+pub(crate) async fn quote_counts_in(
+    conn: &mut PgConnection,
+    vendor: VendorId,
+    template: TemplateRow,
+    category: Category,
+    list: QuotedList,
+    table: &PriceTable,
+    countries: &[CountryCount],
+    at: DateTime<Utc>,
+) -> Result<Quote, QuoteError> {
     let card = repo::rate_card(&mut *conn, table.rate_card_id()).await?;
     let wallet = kloyst_billing::wallet_in(conn, vendor).await?;
     let (recipients, markets) = price_countries(countries, |country| price_of(table, country));
     let total: Decimal = markets.iter().map(|line| line.subtotal).sum();
     let shortfall = (total - wallet.available).max(Decimal::ZERO);
-    let Subject {
-        template,
-        list,
-        category,
-    } = subject;
     Ok(Quote {
         template: QuotedTemplate {
             id: template.id,
@@ -174,10 +200,7 @@ async fn assemble(
             category_priced: category,
             status: template.status,
         },
-        list: QuotedList {
-            id: list.id,
-            name: list.name,
-        },
+        list,
         rate_card: QuotedRateCard {
             id: table.rate_card_id(),
             name: card.name,

@@ -5,7 +5,7 @@
 
 use kloyst_core::page::{self, Page, PageRequest};
 use kloyst_core::FieldError;
-use kloyst_identity::Principal;
+use kloyst_identity::{Caller, Principal};
 use uuid::Uuid;
 
 use crate::campaign_repo::{self, CampaignRow, CAMPAIGN_COLUMNS};
@@ -25,6 +25,7 @@ const CAMPAIGN_STATUSES: [&str; 8] = [
     "FAILED",
     "CANCELLED",
 ];
+const CAMPAIGN_KINDS: [&str; 3] = ["BULK", "RETRY", "SINGLE"];
 const RECIPIENT_STATUSES: [&str; 7] = [
     "PENDING",
     "SENDING",
@@ -71,7 +72,12 @@ impl Campaigns {
         filter: CampaignFilter,
     ) -> Result<Page<CampaignView>, CampaignError> {
         let mut errors = Vec::new();
-        let status = checked_status(filter.status, &CAMPAIGN_STATUSES, &mut errors);
+        let status = checked_one_of("status", filter.status, &CAMPAIGN_STATUSES, &mut errors);
+        let kinds: Vec<String> =
+            match checked_one_of("kind", filter.kind, &CAMPAIGN_KINDS, &mut errors) {
+                Some(kind) => vec![kind],
+                None => vec!["BULK".to_owned(), "RETRY".to_owned()],
+            };
         let limit = checked_limit(filter.limit, &mut errors);
         let after = match filter.cursor.as_deref() {
             None => None,
@@ -88,6 +94,7 @@ impl Campaigns {
               WHERE vendor_id = $1
                 AND ($2::text IS NULL OR status = $2)
                 AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+                AND kind = ANY($6)
               ORDER BY created_at DESC, id DESC
               LIMIT $5"
         ))
@@ -96,6 +103,7 @@ impl Campaigns {
         .bind(after.map(|(at, _)| at))
         .bind(after.map(|(_, id)| id))
         .bind(i64::from(limit) + 1)
+        .bind(&kinds)
         .fetch_all(&mut *tx)
         .await?;
         kloyst_db::end_read_only(tx);
@@ -116,7 +124,7 @@ impl Campaigns {
         filter: RecipientFilter,
     ) -> Result<Page<RecipientView>, CampaignError> {
         let mut errors = Vec::new();
-        let status = checked_status(filter.status, &RECIPIENT_STATUSES, &mut errors);
+        let status = checked_one_of("status", filter.status, &RECIPIENT_STATUSES, &mut errors);
         let limit = checked_limit(filter.limit, &mut errors);
         let after = match filter.cursor.as_deref() {
             None => None,
@@ -165,11 +173,11 @@ impl Campaigns {
     /// The vendor's message log, newest first, by campaign and status.
     pub async fn messages(
         &self,
-        who: &Principal,
+        who: &Caller,
         filter: MessageFilter,
     ) -> Result<Page<MessageView>, CampaignError> {
         let mut errors = Vec::new();
-        let status = checked_status(filter.status, &MESSAGE_STATUSES, &mut errors);
+        let status = checked_one_of("status", filter.status, &MESSAGE_STATUSES, &mut errors);
         let limit = checked_limit(filter.limit, &mut errors);
         let before = match filter.cursor.as_deref() {
             None => None,
@@ -178,7 +186,7 @@ impl Campaigns {
         if !errors.is_empty() {
             return Err(CampaignError::Invalid(errors));
         }
-        let mut tx = self.begin_for(who).await?;
+        let mut tx = who.begin(&self.pg).await?;
         let mut rows: Vec<MessageView> = sqlx::query_as(
             "SELECT id, campaign_id, recipient_seq, direction, message_type, template_id,
                     contact_id, recipient, country, wa_message_id, status, status_at,
@@ -192,7 +200,7 @@ impl Campaigns {
               ORDER BY id DESC
               LIMIT $5",
         )
-        .bind(who.vendor_id.as_uuid())
+        .bind(who.vendor_id().as_uuid())
         .bind(filter.campaign_id)
         .bind(status)
         .bind(before)
@@ -233,17 +241,19 @@ fn checked_limit(limit: Option<u32>, errors: &mut Vec<FieldError>) -> u32 {
 }
 
 /// An upper-cased status among `allowed`, else a field error.
-fn checked_status(
-    status: Option<String>,
+/// `value` (case-insensitive) if it is one of `allowed`, else an error on `field`.
+fn checked_one_of(
+    field: &str,
+    value: Option<String>,
     allowed: &[&str],
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let status = status?.trim().to_ascii_uppercase();
-    if allowed.contains(&status.as_str()) {
-        Some(status)
+    let value = value?.trim().to_ascii_uppercase();
+    if allowed.contains(&value.as_str()) {
+        Some(value)
     } else {
         errors.push(FieldError::new(
-            "status",
+            field,
             "unknown",
             format!("one of {}", allowed.join(", ")),
         ));

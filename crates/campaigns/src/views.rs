@@ -91,6 +91,10 @@ pub struct CampaignView {
 pub struct CampaignFilter {
     #[serde(default)]
     pub status: Option<String>,
+    /// BULK, RETRY or SINGLE. Absent: BULK and RETRY (single messages have their own API and
+    /// would drown an integration's campaigns).
+    #[serde(default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub limit: Option<u32>,
     #[serde(default)]

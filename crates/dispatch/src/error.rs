@@ -11,6 +11,9 @@ pub enum DispatchError {
     Queue(#[from] kloyst_queue::QueueError),
     #[error(transparent)]
     Limiter(#[from] LimiterError),
+    /// A campaign rule run by the worker (the watchdog's fail, the scheduler).
+    #[error("campaign: {0}")]
+    Campaign(#[from] kloyst_campaigns::CampaignError),
     /// A batch's record task panicked; its recipients stay SENDING for the reconciler.
     #[error("recording a batch failed: {0}")]
     Task(String),

@@ -31,7 +31,8 @@
 //! 3. [`Dispatcher::supervise`]: every `CAMPAIGN_RECONCILE_INTERVAL`, [`Dispatcher::reconcile`]
 //!    (stuck SENDING recipients, see below; PROCESSING campaigns with nothing left →
 //!    COMPLETED; QUEUED/PROCESSING ones without progress for `CAMPAIGN_WATCHDOG` while
-//!    recipients are PENDING → planned again) and the scheduler
+//!    recipients are PENDING → planned again, stamped `replanned_at`; still without progress
+//!    after `CAMPAIGN_WATCHDOG_FAIL_AFTER` → FAILED, `WATCHDOG_TIMEOUT`, hold released) and the scheduler
 //!    ([`kloyst_campaigns::start_due_scheduled`], grace `CAMPAIGN_SCHEDULE_GRACE`).
 //!
 //! ## Errors

@@ -7,6 +7,14 @@
 //! Meta accepted that attempt: it becomes SENT with that wamid (and gets its message log).
 //! Otherwise it becomes UNKNOWN and is counted in `unknown_count`: reported, never resent
 //! automatically (an operator may re-target it with retry-failed).
+//!
+//! **The watchdog.** A QUEUED or PROCESSING campaign with recipients PENDING and no progress
+//! for `CAMPAIGN_WATCHDOG` is planned again (its jobs were lost), at most once per
+//! `CAMPAIGN_WATCHDOG`; the re-plan is stamped in `replanned_at`, not `last_progress_at`, so
+//! it never passes for progress. One still without progress after
+//! `CAMPAIGN_WATCHDOG_FAIL_AFTER` is FAILED (WATCHDOG_TIMEOUT), its hold released
+//! ([`kloyst_campaigns::fail_stalled`]). A recipient still SENDING holds that off: the
+//! reconciler settles it (SENT or UNKNOWN) once its lease ends, and that is progress.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -32,6 +40,8 @@ pub struct ReconcileReport {
     pub completed: Vec<Uuid>,
     /// Stalled campaigns re-planned (DispatchCampaign published again).
     pub replanned: Vec<Uuid>,
+    /// Campaigns stalled past `CAMPAIGN_WATCHDOG_FAIL_AFTER`: now FAILED (WATCHDOG_TIMEOUT).
+    pub failed: Vec<Uuid>,
 }
 
 impl Dispatcher {
@@ -69,8 +79,8 @@ impl Dispatcher {
         kloyst_campaigns::start_due_scheduled(self.pg(), chrono::Utc::now(), grace).await
     }
 
-    /// One pass: settle stuck SENDING recipients, complete finished campaigns, re-plan
-    /// stalled ones.
+    /// One pass: settle stuck SENDING recipients, complete finished campaigns, fail the ones
+    /// stalled past `CAMPAIGN_WATCHDOG_FAIL_AFTER`, re-plan the other stalled ones.
     pub async fn reconcile(&self) -> Result<ReconcileReport, DispatchError> {
         let mut report = ReconcileReport::default();
         let mut touched = BTreeSet::new();
@@ -89,6 +99,14 @@ impl Dispatcher {
             }
         }
         report.completed.extend(self.complete_idle().await?);
+        // Before the re-plan: a campaign failed now gets no job published for it.
+        let settings = self.settings();
+        report.failed = kloyst_campaigns::fail_stalled(
+            self.pg(),
+            settings.watchdog,
+            settings.watchdog_fail_after,
+        )
+        .await?;
         report.replanned = self.replan_stalled().await?;
         Ok(report)
     }
@@ -244,14 +262,17 @@ impl Dispatcher {
         .await?)
     }
 
-    /// QUEUED or PROCESSING campaigns without progress for `CAMPAIGN_WATCHDOG` while
-    /// recipients are still PENDING: their jobs were lost; plan them again.
+    /// QUEUED or PROCESSING campaigns without progress (nor a re-plan) for
+    /// `CAMPAIGN_WATCHDOG` while recipients are still PENDING: their jobs were lost; plan
+    /// them again. The re-plan is stamped in `replanned_at`: it is not progress, so a
+    /// campaign that never moves is failed by the watchdog in the end.
     async fn replan_stalled(&self) -> Result<Vec<Uuid>, DispatchError> {
         let watchdog_ms = i64::try_from(self.settings().watchdog.as_millis()).unwrap_or(i64::MAX);
         let stalled: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "UPDATE campaigns c SET last_progress_at = now() \
+            "UPDATE campaigns c SET replanned_at = now() \
              WHERE c.status IN ('QUEUED', 'PROCESSING') \
-               AND greatest(c.last_progress_at, c.queued_at, c.started_at, c.created_at) < now() - $1 * interval '1 millisecond' \
+               AND greatest(c.last_progress_at, c.queued_at, c.started_at, c.created_at, c.replanned_at) \
+                   < now() - $1 * interval '1 millisecond' \
                AND EXISTS (SELECT 1 FROM campaign_recipients r \
                            WHERE r.campaign_id = c.id AND r.status = 'PENDING') \
              RETURNING c.id, c.vendor_id",

@@ -33,6 +33,10 @@ pub struct DispatchSettings {
     /// `CAMPAIGN_WATCHDOG` (10m): a running campaign without progress for this long is
     /// re-planned.
     pub watchdog: Duration,
+    /// `CAMPAIGN_WATCHDOG_FAIL_AFTER` (1h, more than `CAMPAIGN_WATCHDOG`): a running
+    /// campaign without progress for this long, although re-planned, is FAILED
+    /// (WATCHDOG_TIMEOUT) and its hold released ([`kloyst_campaigns::fail_stalled`]).
+    pub watchdog_fail_after: Duration,
     /// `CAMPAIGN_SCHEDULE_GRACE` (15m): a SCHEDULED campaign found due later than this
     /// after its time is not started but FAILED (SCHEDULE_MISSED) and reported.
     pub schedule_grace: Duration,
@@ -74,6 +78,16 @@ impl DispatchSettings {
         )?;
         let max_attempts = env.parse_or("CAMPAIGN_MAX_ATTEMPTS", 5_i16)?;
         at_least_one("CAMPAIGN_MAX_ATTEMPTS", max_attempts.into())?;
+        let watchdog = env.duration_or("CAMPAIGN_WATCHDOG", Duration::from_secs(600))?;
+        let watchdog_fail_after =
+            env.duration_or("CAMPAIGN_WATCHDOG_FAIL_AFTER", Duration::from_secs(3600))?;
+        if watchdog_fail_after <= watchdog {
+            // Failing before the re-plan had its chance would fail campaigns a re-plan saves.
+            return Err(ConfigError::Invalid {
+                var: "CAMPAIGN_WATCHDOG_FAIL_AFTER",
+                reason: "must be longer than CAMPAIGN_WATCHDOG".to_owned(),
+            });
+        }
         Ok(Self {
             range_size,
             parallel_ranges,
@@ -85,7 +99,8 @@ impl DispatchSettings {
             sending_lease: env.duration_or("CAMPAIGN_SENDING_LEASE", Duration::from_secs(120))?,
             reconcile_interval: env
                 .duration_or("CAMPAIGN_RECONCILE_INTERVAL", Duration::from_secs(15))?,
-            watchdog: env.duration_or("CAMPAIGN_WATCHDOG", Duration::from_secs(600))?,
+            watchdog,
+            watchdog_fail_after,
             schedule_grace: env
                 .duration_or("CAMPAIGN_SCHEDULE_GRACE", Duration::from_secs(15 * 60))?,
             send_rate: meta.send_rate,
@@ -130,5 +145,23 @@ mod tests {
         let uncapped = DispatchSettings::from_env(&env().with("META_SEND_RATE", "0")).unwrap();
         assert_eq!(uncapped.claim_size(), 500);
         assert!(DispatchSettings::from_env(&env().with("CAMPAIGN_BATCH", "0")).is_err());
+    }
+
+    #[test]
+    fn the_watchdog_fails_only_after_its_replan_had_time() {
+        let s = DispatchSettings::from_env(&env()).unwrap();
+        assert_eq!(s.watchdog, Duration::from_secs(600));
+        assert_eq!(s.watchdog_fail_after, Duration::from_secs(3600));
+        let short = env().with("CAMPAIGN_WATCHDOG", "30s");
+        let s = DispatchSettings::from_env(&short.with("CAMPAIGN_WATCHDOG_FAIL_AFTER", "2m"));
+        assert_eq!(s.unwrap().watchdog_fail_after, Duration::from_secs(120));
+        for fail_after in ["10m", "5m"] {
+            let refused =
+                DispatchSettings::from_env(&env().with("CAMPAIGN_WATCHDOG_FAIL_AFTER", fail_after));
+            assert!(
+                matches!(refused, Err(ConfigError::Invalid { var, .. }) if var == "CAMPAIGN_WATCHDOG_FAIL_AFTER"),
+                "{fail_after}"
+            );
+        }
     }
 }

@@ -59,6 +59,17 @@ pub enum IdentityError {
     #[error("a vendor must keep at least one active ADMIN")]
     LastAdmin,
 
+    /// Unknown, revoked or expired (or its vendor is no longer active): one answer for all.
+    #[error("the API key is not valid: it is unknown, revoked or expired")]
+    ApiKeyInvalid,
+
+    /// Missing, or another vendor's.
+    #[error("API key not found")]
+    ApiKeyNotFound,
+
+    #[error("a vendor may have at most {max} active API keys: revoke one first")]
+    ApiKeyLimit { max: u32 },
+
     #[error("internal error: {0}")]
     Internal(#[from] Internal),
 }
@@ -153,9 +164,10 @@ impl DomainError for IdentityError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Invalid(_) => ErrorClass::Invalid,
-            Self::InvalidCredentials | Self::TokenInvalid | Self::RefreshTokenReused => {
-                ErrorClass::Unauthenticated
-            }
+            Self::InvalidCredentials
+            | Self::TokenInvalid
+            | Self::RefreshTokenReused
+            | Self::ApiKeyInvalid => ErrorClass::Unauthenticated,
             Self::EmailNotVerified | Self::AdminOnly => ErrorClass::Forbidden,
             Self::RateLimited {
                 retry_after_secs, ..
@@ -165,8 +177,8 @@ impl DomainError for IdentityError {
             // A wrong code is a bad value in the request, not a failed session: a 401
             // would make dashboards drop their (unrelated) login state.
             Self::OtpInvalid { .. } | Self::OtpExpired => ErrorClass::BadRequest,
-            Self::NotFound(_) => ErrorClass::NotFound,
-            Self::EmailTaken | Self::LastAdmin => ErrorClass::Conflict,
+            Self::NotFound(_) | Self::ApiKeyNotFound => ErrorClass::NotFound,
+            Self::EmailTaken | Self::LastAdmin | Self::ApiKeyLimit { .. } => ErrorClass::Conflict,
             Self::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -185,6 +197,9 @@ impl DomainError for IdentityError {
             Self::NotFound(_) => "not_found",
             Self::EmailTaken => "email_taken",
             Self::LastAdmin => "last_admin",
+            Self::ApiKeyInvalid => "api_key_invalid",
+            Self::ApiKeyNotFound => "api_key_not_found",
+            Self::ApiKeyLimit { .. } => "api_key_limit",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -220,6 +235,17 @@ mod tests {
             IdentityError::NotFound("user").to_string(),
             "user not found"
         );
+        assert_eq!(
+            IdentityError::ApiKeyInvalid.class(),
+            ErrorClass::Unauthenticated
+        );
+        assert_eq!(IdentityError::ApiKeyInvalid.code(), "api_key_invalid");
+        assert_eq!(IdentityError::ApiKeyNotFound.class(), ErrorClass::NotFound);
+        assert_eq!(IdentityError::ApiKeyNotFound.code(), "api_key_not_found");
+        let limit = IdentityError::ApiKeyLimit { max: 25 };
+        assert_eq!(limit.class(), ErrorClass::Conflict);
+        assert_eq!(limit.code(), "api_key_limit");
+        assert!(limit.to_string().contains("25"));
         let invalid = IdentityError::invalid_field("password", "password_too_short", "short");
         assert_eq!(invalid.field_errors()[0].field, "password");
     }

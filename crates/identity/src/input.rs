@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{BillingAddress, Role, UserStatusChange};
@@ -92,6 +93,18 @@ pub struct VendorPatch {
     pub default_country: Option<String>,
     #[serde(default)]
     pub time_zone: Option<String>,
+}
+
+/// `POST /v1/api-keys`. Scopes are text here so that an unknown one is answered as a field
+/// error naming its index (`scopes[1]`), not as a body that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Absent: the key does not expire (it can still be revoked).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl fmt::Debug for RegisterInput {

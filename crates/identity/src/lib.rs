@@ -8,9 +8,15 @@
 //! which is never taken from input; that same round trip checks the principal's user is
 //! still active with its role.
 //!
+//! Vendor API keys (`kly_…`, for integrations) are created, listed and revoked by an ADMIN
+//! and stored as SHA-256 only; [`Identity::authenticate_api_key`] turns a presented key into
+//! an [`ApiKeyPrincipal`], the [`Caller`] of the routes an integration may use.
+//!
 //! Redis holds the short-lived state under `{REDIS_KEY_PREFIX}:identity:*`: code hashes
 //! and their attempt counters, resend cooldowns, hourly caps and login-failure counters.
 
+mod api_key;
+mod caller;
 mod common_passwords;
 mod countries;
 mod cursor;
@@ -28,15 +34,16 @@ mod settings;
 mod tokens;
 mod validate;
 
+pub use caller::{ApiKeyPrincipal, ApiScope, Caller};
 pub use error::{IdentityError, Internal};
 pub use input::{
-    AcceptInviteInput, InviteInput, LoginInput, RefreshInput, RegisterInput, SendOtpInput,
-    UserPatch, VendorPatch, VerifyOtpInput,
+    AcceptInviteInput, InviteInput, LoginInput, NewApiKey, RefreshInput, RegisterInput,
+    SendOtpInput, UserPatch, VendorPatch, VerifyOtpInput,
 };
 pub use kloyst_audit::RequestMeta;
 pub use model::{
-    BillingAddress, Page, PageRequest, PlanType, Principal, Role, TokenPair, UserStatus,
-    UserStatusChange, UserView, VendorProfile,
+    ApiKeyStatus, ApiKeyView, BillingAddress, CreatedApiKey, Page, PageRequest, PlanType,
+    Principal, Role, TokenPair, UserStatus, UserStatusChange, UserView, VendorProfile,
 };
-pub use service::Identity;
+pub use service::{Identity, MAX_ACTIVE_API_KEYS};
 pub use settings::IdentitySettings;

@@ -5,6 +5,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use kloyst_core::{UserId, VendorId};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::caller::ApiScope;
 
 /// A user's role in their vendor. Stored as text (`ADMIN` / `STAFF`), like in the JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
@@ -142,6 +145,60 @@ pub struct VendorProfile {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where an API key stands, as its list shows it (computed, not stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApiKeyStatus {
+    Active,
+    Revoked,
+    /// Past its `expires_at` (and not revoked).
+    Expired,
+}
+
+/// A vendor API key as lists show it: never its secret, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// `kly_` + 12 characters: the start of the key, enough to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<ApiScope>,
+    pub status: ApiKeyStatus,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key just created: the only answer that carries the whole `key`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    /// The whole key. Shown this once; only its SHA-256 is stored.
+    pub key: String,
+    pub scopes: Vec<ApiScope>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The key is a credential: never in a log line.
+impl fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("key", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 pub use kloyst_core::page::{Page, PageRequest};
 
 #[cfg(test)]
@@ -174,5 +231,25 @@ mod tests {
         };
         let debug = format!("{pair:?}");
         assert!(!debug.contains("secret-access") && !debug.contains("secret-refresh"));
+    }
+
+    #[test]
+    fn created_api_key_debug_hides_the_key() {
+        let created = CreatedApiKey {
+            id: Uuid::nil(),
+            name: "n8n".into(),
+            prefix: "kly_abcdefghijkl".into(),
+            key: "kly_abcdefghijkl_secretsecretsecret".into(),
+            scopes: vec![ApiScope::MessagesRead],
+            created_at: Utc::now(),
+            expires_at: None,
+        };
+        let debug = format!("{created:?}");
+        assert!(!debug.contains("secretsecret"), "{debug}");
+        assert!(debug.contains("kly_abcdefghijkl"), "{debug}");
+        assert_eq!(
+            serde_json::to_value(ApiKeyStatus::Expired).unwrap(),
+            "EXPIRED"
+        );
     }
 }

@@ -19,7 +19,7 @@ use kloyst_contacts::{Contacts, ContactsSettings};
 use kloyst_http::health::{self, HealthState};
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
-use kloyst_identity::{Identity, IdentitySettings, Principal};
+use kloyst_identity::{Caller, Identity, IdentitySettings, Principal};
 use kloyst_payments::{RazorpayClient, RechargeSettings, Recharges};
 use kloyst_ratelimit::{by_client_ip, RateLimitLayer, RateLimitSettings, RateLimiter};
 use tokio::net::TcpListener;
@@ -117,11 +117,14 @@ impl Service for ApiGateway {
 }
 
 fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> Router {
+    // Keyed on the caller's vendor: its users and its API keys share one budget.
     let per_vendor = |parts: &Parts| {
-        parts
-            .extensions
-            .get::<Principal>()
-            .map(|p| p.vendor_id.to_string())
+        let extensions = &parts.extensions;
+        extensions
+            .get::<Caller>()
+            .map(Caller::vendor_id)
+            .or_else(|| extensions.get::<Principal>().map(|p| p.vendor_id))
+            .map(|vendor| vendor.to_string())
     };
     // Public: limited per client IP.
     let public = routes::auth::routes().layer(RateLimitLayer::new(
@@ -141,6 +144,7 @@ fn router(state: AppState, health: HealthState, limits: &RateLimitSettings) -> R
         .merge(routes::wallet::routes())
         .merge(routes::campaigns::routes())
         .merge(routes::messages::routes())
+        .merge(routes::api_keys::routes())
         .layer(RateLimitLayer::new(
             state.limiter.clone(),
             "api",

@@ -9,6 +9,7 @@ macro_rules! user_columns {
     };
 }
 
+pub(crate) mod api_keys;
 pub(crate) mod members;
 pub(crate) mod refresh_tokens;
 pub(crate) mod users;

@@ -1,11 +1,15 @@
 //! The identity service: the rules, in one place the HTTP handlers, workers and tests all
-//! call. Split by flow: registration, sessions (login and tokens), team, vendor profile.
+//! call. Split by flow: registration, sessions (login and tokens), team, vendor profile,
+//! API keys.
 
+mod api_keys;
 mod invitations;
 mod registration;
 mod session;
 mod team;
 mod vendor;
+
+pub use api_keys::MAX_ACTIVE_API_KEYS;
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test
 
+mod api_keys;
 mod audit;
 mod helpers;
 mod login;

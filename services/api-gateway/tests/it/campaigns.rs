@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use kloyst_billing::{Credit, CreditKind, Ledger};
 use kloyst_core::VendorId;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -14,38 +13,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::client::{token, Api, Response};
-use crate::fixtures::{assert_problem, dec, list_of, load_sample, vendor_of, Member};
+use crate::fixtures::{
+    assert_problem, dec, fund, held, list_of, load_sample, template, vendor_of, Member, Pipeline,
+};
 
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
-
-/// A template with one parameter created through the API, then given `status` directly, as
-/// Meta's status webhook would.
-async fn template(api: &Api, token: &str, name: &str, status: &str) -> String {
-    let created = api
-        .post(
-            "/v1/templates",
-            Some(token),
-            json!({
-                "name": name,
-                "language": "en_US",
-                "category": "MARKETING",
-                "components": [
-                    { "type": "BODY", "text": "Hi {{1}}, our sale starts today!",
-                      "example": { "body_text": [["Asha"]] } }
-                ]
-            }),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE templates SET status = $2 WHERE id = $1::uuid")
-        .bind(&id)
-        .bind(status)
-        .execute(&api.stores.pg)
-        .await
-        .unwrap();
-    id
-}
 
 /// Billable: IN ×3, BR ×2, US; excluded: an opted-out IN (opted_out), a contact without a
 /// country and one of a country no market knows (skipped).
@@ -61,24 +33,6 @@ const MEMBERS: [Member; 9] = [
     (Some("XX"), false),
 ];
 const BILLABLE: i64 = 6;
-
-fn credit(amount: Decimal) -> Credit {
-    Credit {
-        kind: CreditKind::Recharge,
-        amount,
-        reference: format!("recharge:pay_{}", Uuid::new_v4().simple()),
-        payment_order_id: None,
-        description: Some("Razorpay recharge".to_owned()),
-        created_by: None,
-    }
-}
-
-async fn fund(api: &Api, vendor: VendorId, amount: Decimal) {
-    Ledger::new(api.stores.pg.clone())
-        .post_credit(vendor, credit(amount))
-        .await
-        .unwrap();
-}
 
 fn body(name: &str, template: &str, list: &str) -> Value {
     json!({
@@ -121,14 +75,6 @@ async fn quoted_total(api: &Api, token: &str, template: &str, list: &str) -> Dec
         .await;
     assert_eq!(quoted.status, StatusCode::OK, "{}", quoted.body);
     dec(&quoted.body["total"])
-}
-
-async fn held(api: &Api, vendor: VendorId) -> Decimal {
-    sqlx::query_scalar("SELECT held FROM wallets WHERE vendor_id = $1")
-        .bind(vendor.as_uuid())
-        .fetch_one(&api.stores.pg)
-        .await
-        .unwrap()
 }
 
 async fn scalar_i64(api: &Api, sql: &str, id: &str) -> i64 {
@@ -1000,41 +946,14 @@ async fn a_100k_recipient_launch_answers_quickly() {
 /// every billable recipient sent exactly once, the live counters and message log agreeing.
 #[tokio::test]
 async fn a_launched_campaign_is_sent_once_to_every_recipient_and_completes() {
-    use kloyst_testkit::{eventually, RunningService};
-    use meta_sim::{Behaviour, SimSettings};
+    use kloyst_testkit::eventually;
 
     let api = Api::start().await;
     load_sample(&api).await;
     let setup = setup(&api, "owner@acme.test", "Acme").await;
     fund(&api, setup.vendor, Decimal::from(10_000)).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim_base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let sim = tokio::spawn({
-        let shutdown = shutdown.clone();
-        let settings = SimSettings {
-            access_token: "test-token".to_owned(),
-            app_secret: "test-meta-app-secret".to_owned(),
-            waba_id: "100000000000001".to_owned(),
-            phone_number_id: "100000000000002".to_owned(),
-            display_phone_number: "15550001234".to_owned(),
-            webhook_url: None,
-            behaviour: Behaviour {
-                // The template was approved in SQL, never submitted to this simulator.
-                accept_unknown_templates: true,
-                ..Behaviour::default()
-            },
-        };
-        async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
-    });
-    let env = api
-        .stores
-        .env()
-        .with("META_API_BASE", sim_base.clone())
-        .with("META_SEND_RATE", "50");
-    let relay = RunningService::start::<outbox_relay::OutboxRelay>(&env).await;
-    let worker = RunningService::start::<worker_pool::WorkerPool>(&env).await;
+    let pipeline = Pipeline::start(&api, 50).await;
 
     let launched = launch(
         &api,
@@ -1054,12 +973,7 @@ async fn a_launched_campaign_is_sent_once_to_every_recipient_and_completes() {
     assert_eq!(done["counters"]["sent"], BILLABLE, "{done}");
     assert_eq!(done["counters"]["pending"], 0, "{done}");
 
-    let sends: Vec<Value> = reqwest::get(format!("{sim_base}/_sim/messages?limit=100"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sends = pipeline.sends(100).await;
     let mut recipients: Vec<&str> = sends.iter().map(|s| s["to"].as_str().unwrap()).collect();
     assert_eq!(recipients.len() as i64, BILLABLE, "{sends:?}");
     recipients.sort_unstable();
@@ -1087,8 +1001,5 @@ async fn a_launched_campaign_is_sent_once_to_every_recipient_and_completes() {
             .as_str()
             .is_some_and(|w| w.starts_with("wamid."))));
 
-    worker.stop().await.unwrap();
-    relay.stop().await.unwrap();
-    shutdown.cancel();
-    sim.await.unwrap();
+    pipeline.stop().await;
 }

@@ -1,8 +1,9 @@
 //! What the money and campaign tests share: the sample rate card, decimals as the API writes
-//! them, a vendor's id, and the problem+json check.
+//! them, a vendor's id, the problem+json check, approved templates, lists, funds and holds.
 
 use std::str::FromStr;
 
+use kloyst_billing::{Credit, CreditKind, Ledger};
 use kloyst_core::VendorId;
 use kloyst_pricing::{load_rate_card, NewRateCard};
 use reqwest::StatusCode;
@@ -101,4 +102,128 @@ pub async fn list_of(
         .await;
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
     list
+}
+
+/// A template with one parameter created through the API, then given `status` directly, as
+/// Meta's status webhook would.
+pub async fn template(api: &Api, token: &str, name: &str, status: &str) -> String {
+    let created = api
+        .post(
+            "/v1/templates",
+            Some(token),
+            json!({
+                "name": name,
+                "language": "en_US",
+                "category": "MARKETING",
+                "components": [
+                    { "type": "BODY", "text": "Hi {{1}}, our sale starts today!",
+                      "example": { "body_text": [["Asha"]] } }
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE templates SET status = $2 WHERE id = $1::uuid")
+        .bind(&id)
+        .bind(status)
+        .execute(&api.stores.pg)
+        .await
+        .unwrap();
+    id
+}
+
+pub fn credit(amount: Decimal) -> Credit {
+    Credit {
+        kind: CreditKind::Recharge,
+        amount,
+        reference: format!("recharge:pay_{}", Uuid::new_v4().simple()),
+        payment_order_id: None,
+        description: Some("Razorpay recharge".to_owned()),
+        created_by: None,
+    }
+}
+
+pub async fn fund(api: &Api, vendor: VendorId, amount: Decimal) {
+    Ledger::new(api.stores.pg.clone())
+        .post_credit(vendor, credit(amount))
+        .await
+        .unwrap();
+}
+
+pub async fn held(api: &Api, vendor: VendorId) -> Decimal {
+    sqlx::query_scalar("SELECT held FROM wallets WHERE vendor_id = $1")
+        .bind(vendor.as_uuid())
+        .fetch_one(&api.stores.pg)
+        .await
+        .unwrap()
+}
+
+/// The services behind a launch: the Meta simulator, the outbox-relay and the worker-pool,
+/// all on the test's stores. Stop with [`Pipeline::stop`].
+pub struct Pipeline {
+    pub sim_base: String,
+    relay: kloyst_testkit::RunningService,
+    worker: kloyst_testkit::RunningService,
+    shutdown: tokio_util::sync::CancellationToken,
+    sim: tokio::task::JoinHandle<()>,
+}
+
+impl Pipeline {
+    /// Sends at `send_rate` per second; the simulator accepts any template name (the tests
+    /// approve templates in SQL, never through it).
+    pub async fn start(api: &Api, send_rate: u32) -> Self {
+        use meta_sim::{Behaviour, SimSettings};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let settings = SimSettings {
+            access_token: "test-token".to_owned(),
+            app_secret: "test-meta-app-secret".to_owned(),
+            waba_id: "100000000000001".to_owned(),
+            phone_number_id: "100000000000002".to_owned(),
+            display_phone_number: "15550001234".to_owned(),
+            webhook_url: None,
+            behaviour: Behaviour {
+                accept_unknown_templates: true,
+                ..Behaviour::default()
+            },
+        };
+        let sim = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
+        });
+        let env = api
+            .stores
+            .env()
+            .with("META_API_BASE", sim_base.clone())
+            .with("META_SEND_RATE", send_rate.to_string());
+        let relay = kloyst_testkit::RunningService::start::<outbox_relay::OutboxRelay>(&env).await;
+        let worker = kloyst_testkit::RunningService::start::<worker_pool::WorkerPool>(&env).await;
+        Self {
+            sim_base,
+            relay,
+            worker,
+            shutdown,
+            sim,
+        }
+    }
+
+    /// The simulator's record of accepted sends (newest `limit`).
+    pub async fn sends(&self, limit: usize) -> Vec<Value> {
+        reqwest::get(format!("{}/_sim/messages?limit={limit}", self.sim_base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.worker.stop().await.unwrap();
+        self.relay.stop().await.unwrap();
+        self.shutdown.cancel();
+        self.sim.await.unwrap();
+    }
 }
