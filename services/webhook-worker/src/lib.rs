@@ -6,17 +6,20 @@ mod ops;
 mod payment_intake;
 mod processing;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use kloyst_config::sections::{self, CommonSettings, MetaWebhookSettings};
 use kloyst_config::{ConfigError, Env, Secret};
+use kloyst_delivery::{ApplierSettings, Pricing, StatusApplier};
 use kloyst_http::health;
 use kloyst_http::middleware::{self, Limits};
 use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_inbox::{InboxNotifier, InboxProcessor, InboxWriter, IntakeSettings, ProcessorSettings};
 use kloyst_messaging::InboundSettings;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use processing::WebhookProcessing;
@@ -41,6 +44,8 @@ pub struct WebhookWorker {
     pub inbound: InboundSettings,
     /// `OPS_TOKEN` (optional, at least 24 characters): enables `/internal/dead-letters`.
     pub ops_token: Option<Secret<String>>,
+    /// `STATUS_APPLY_BATCH`, `STATUS_PARK_TIMEOUT`, `STATUS_APPLY_POLL`: the status applier.
+    pub status_applier: ApplierSettings,
 }
 
 impl Service for WebhookWorker {
@@ -51,6 +56,8 @@ impl Service for WebhookWorker {
         let intake = IntakeSettings::from_env(env)?;
         let processor = ProcessorSettings::from_env(env)?;
         // Writers keep their connections; processing batches and the claim need theirs too.
+        // The status applier's batch (and its pricing reads) wait for a free connection like
+        // the claim does: nothing holds a connection while waiting on the applier.
         let needed = intake.writers + processor.concurrency + 1;
         if (common.database.max_connections as usize) < needed {
             return Err(ConfigError::Invalid {
@@ -85,6 +92,7 @@ impl Service for WebhookWorker {
             processor,
             inbound: InboundSettings::from_env(env)?,
             ops_token,
+            status_applier: ApplierSettings::from_env(env)?,
         })
     }
 
@@ -104,10 +112,17 @@ impl Service for WebhookWorker {
             self.intake.clone(),
             Some(notifier.clone()),
         );
+        let statuses_stored = Arc::new(Notify::new());
+        let applier = StatusApplier::new(
+            stores.pg.clone(),
+            Pricing::new(stores.pg.clone()),
+            self.status_applier.clone(),
+        );
         let processor = InboxProcessor::new(
             stores.pg.clone(),
             WebhookProcessing {
                 inbound: self.inbound.clone(),
+                statuses_stored: statuses_stored.clone(),
             },
             Some(notifier.clone()),
             self.processor.clone(),
@@ -129,9 +144,15 @@ impl Service for WebhookWorker {
                 notifier,
             }));
         let app = middleware::stack(router, Self::NAME, self.limits);
-        let (served, ()) = tokio::join!(
+        let (served, (), ()) = tokio::join!(
             kloyst_http::server::serve(listener, app, shutdown.clone()),
             processor.run(shutdown.clone()),
+            async {
+                // An intake-only copy (WEBHOOK_PROCESS_CONCURRENCY=0) applies nothing either.
+                if self.processor.concurrency > 0 {
+                    applier.run(statuses_stored, shutdown.clone()).await;
+                }
+            },
         );
         // The server has answered its last request and dropped the intake's handles: the
         // writer finishes the inserts those requests were waiting for.

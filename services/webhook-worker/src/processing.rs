@@ -3,6 +3,8 @@
 //! reviews applied; Razorpay's payment events credit, fail or refund (`kloyst_payments`).
 //! Everything of one inbox row happens in the row's transaction.
 
+use std::sync::Arc;
+
 use kloyst_delivery::{store_statuses, StatusSource};
 use kloyst_inbox::{ClaimedRow, HandlerFailure, InboxHandler, Processed, Source};
 use kloyst_messaging::{record_inbound, InboundSettings};
@@ -11,6 +13,7 @@ use kloyst_payments::signature::EVENT_ID_HEADER;
 use kloyst_payments::{apply_payment_event, ApplyError, PaymentEvent};
 use kloyst_templates::{apply_status_update, TemplateStatusOutcome};
 use sqlx::PgConnection;
+use tokio::sync::Notify;
 
 /// `object` of every WhatsApp Business notification.
 const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
@@ -18,6 +21,9 @@ const WHATSAPP_OBJECT: &str = "whatsapp_business_account";
 /// The processors of every webhook source.
 pub struct WebhookProcessing {
     pub inbound: InboundSettings,
+    /// Woken when a row stored new statuses, so the status applier picks them up without
+    /// waiting for its poll (it runs them once the inbox batch has committed).
+    pub statuses_stored: Arc<Notify>,
 }
 
 impl InboxHandler for WebhookProcessing {
@@ -85,6 +91,9 @@ impl WebhookProcessing {
                             .await
                             .map_err(|e| with_type(e.into()))?;
                         metrics::counter!("webhook_statuses_stored_total").increment(stored.new);
+                        if stored.new > 0 {
+                            self.statuses_stored.notify_one();
+                        }
                         metrics::counter!("webhook_statuses_duplicate_total")
                             .increment(stored.duplicates);
                         if !value.messages.is_empty() {

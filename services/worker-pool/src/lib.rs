@@ -40,6 +40,9 @@ pub struct WorkerPool {
     pub template_submitter: Option<kloyst_templates::TemplateSubmitterSettings>,
     /// `META_*`, `META_SEND_RATE`, `CAMPAIGN_*`; `None` without Meta (development only).
     pub campaigns: Option<CampaignSettings>,
+    /// `CAMPAIGN_SETTLE_AFTER` (24h), `CAMPAIGN_SETTLE_INTERVAL` (60s),
+    /// `BOOKS_RECONCILE_INTERVAL` (24h): campaign settlement and the books reconciliation.
+    pub settlement: kloyst_delivery::SettlementSettings,
 }
 
 /// What campaign dispatch needs: its knobs and the Meta client.
@@ -89,6 +92,7 @@ impl Service for WorkerPool {
             template_submitter:
                 kloyst_templates::TemplateSubmitterSettings::from_env_if_configured(env)?,
             campaigns: CampaignSettings::from_env_if_configured(env)?,
+            settlement: kloyst_delivery::SettlementSettings::from_env(env)?,
         })
     }
 
@@ -112,10 +116,16 @@ impl Service for WorkerPool {
                 dispatcher.supervise(shutdown.clone()).await;
             }
         };
-        let (consumed, (), ()) = tokio::join!(
+        let settlement = kloyst_delivery::supervise_settlement(
+            stores.pg.clone(),
+            self.settlement,
+            shutdown.clone(),
+        );
+        let (consumed, (), (), ()) = tokio::join!(
             self.consume(router, stores, name, listener, shutdown.clone()),
             imports.supervise(shutdown.clone()),
             reconcile,
+            settlement,
         );
         consumed
     }

@@ -21,6 +21,12 @@ usage:
       Load a rate card (market,category,rate; see data/rate-cards/README.md) in one
       transaction; the previous card of that currency ends where it starts.
   kloyst-admin rate-cards list
+  kloyst-admin books reconcile
+      Reconcile the books once (wallets vs ledger, campaign costs vs messages, charges vs
+      ledger debits), store the run and print it as JSON; exit code 1 if differences.
+  kloyst-admin campaigns settle
+      One settlement pass: finished campaigns whose messages are final (or last sent
+      CAMPAIGN_SETTLE_AFTER ago) release their hold and freeze actual_cost.
   kloyst-admin help
 
 Reads DATABASE_URL (and .env in development). Exit codes: 0 done, 1 failed, 2 bad usage
@@ -37,6 +43,8 @@ pub enum Command {
     ReplayDeadLetters(Vec<i64>),
     ReplayAllDeadLetters(Option<Source>),
     RateCards(crate::rate_cards::RateCardCommand),
+    BooksReconcile,
+    CampaignsSettle,
 }
 
 /// What was wrong with the command line (printed above the usage text).
@@ -62,6 +70,14 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         ["rate-cards", rest @ ..] => crate::rate_cards::parse(rest)
             .map(Command::RateCards)
             .map_err(usage_error),
+        ["books", "reconcile"] => Ok(Command::BooksReconcile),
+        ["books", ..] => Err(usage_error(
+            "books needs `reconcile` (and nothing after it)",
+        )),
+        ["campaigns", "settle"] => Ok(Command::CampaignsSettle),
+        ["campaigns", ..] => Err(usage_error(
+            "campaigns needs `settle` (and nothing after it)",
+        )),
         [other, ..] => Err(usage_error(format!("unknown command {other:?}"))),
     }
 }

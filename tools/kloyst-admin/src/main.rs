@@ -4,7 +4,9 @@
 //!   before the services start, so replicas never race to migrate).
 //! - `dead-letters list|replay`: webhooks whose processing failed for good (see `USAGE`).
 //! - `rate-cards load|list`: Meta's rate cards from a CSV file.
+//! - `books reconcile`, `campaigns settle`: the worker-pool's money jobs, run once.
 
+mod books;
 mod cli;
 mod dead_letters;
 mod rate_cards;
@@ -30,14 +32,16 @@ enum AdminError {
     DeadLetters(#[from] DeadLetterError),
     #[error(transparent)]
     RateCards(#[from] rate_cards::RateCardError),
+    #[error(transparent)]
+    Books(#[from] books::BooksError),
 }
 
 impl AdminError {
     fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) | Self::DeadLetters(DeadLetterError::InvalidCursor) => {
-                ExitCode::from(EXIT_USAGE)
-            }
+            Self::Config(_)
+            | Self::DeadLetters(DeadLetterError::InvalidCursor)
+            | Self::Books(books::BooksError::Config(_)) => ExitCode::from(EXIT_USAGE),
             _ => ExitCode::FAILURE,
         }
     }
@@ -87,6 +91,8 @@ async fn run(command: Command) -> Result<(), AdminError> {
         Command::ReplayDeadLetters(ids) => dead_letters::replay(&pool, &ids).await?,
         Command::ReplayAllDeadLetters(source) => dead_letters::replay_all(&pool, source).await?,
         Command::RateCards(command) => rate_cards::run(&pool, command).await?,
+        Command::BooksReconcile => books::reconcile(&pool).await?,
+        Command::CampaignsSettle => books::settle(&pool).await?,
     }
     Ok(())
 }

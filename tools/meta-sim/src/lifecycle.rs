@@ -54,6 +54,13 @@ fn plan(behaviour: &Behaviour, wa_id: &str) -> Vec<Step> {
 pub fn schedule(state: &Arc<SimState>, facts: MessageFacts) {
     let behaviour = state.behaviour.get();
     let steps = plan(&behaviour, &facts.recipient_id);
+    let has = |status: &str| steps.iter().any(|step| step.status == status);
+    state.stats.planned(
+        has("delivered") || has("read"),
+        has("read"),
+        has("failed"),
+        facts.pricing.billable,
+    );
     let delay = Duration::from_millis(behaviour.status_delay_ms);
     let statuses = state.statuses.clone();
     let shutdown = state.shutdown.clone();

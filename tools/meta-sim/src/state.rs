@@ -92,11 +92,37 @@ pub struct Stats {
     pub templates_created: AtomicU64,
     pub inbound_posted: AtomicU64,
     rejected_by_code: Mutex<BTreeMap<i64, u64>>,
+    /// What the accepted messages were planned to end as (`/_sim/stats` `outcomes`): the
+    /// record a test compares a platform's counters and charges with.
+    outcomes: Outcomes,
+}
+
+/// Accepted messages by their planned end: delivery evidence (`delivered` or a `read` in its
+/// place), read, failed, and delivered with billable pricing (what Meta would charge).
+#[derive(Debug, Default)]
+struct Outcomes {
+    delivered: AtomicU64,
+    read: AtomicU64,
+    failed: AtomicU64,
+    billable: AtomicU64,
 }
 
 impl Stats {
     pub fn accepted(&self) {
         self.sends_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what one accepted message's statuses will say.
+    pub fn planned(&self, delivered: bool, read: bool, failed: bool, billable: bool) {
+        let count = |counter: &AtomicU64, yes: bool| {
+            if yes {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        count(&self.outcomes.delivered, delivered);
+        count(&self.outcomes.read, read);
+        count(&self.outcomes.failed, failed);
+        count(&self.outcomes.billable, delivered && billable);
     }
 
     pub fn rejected(&self, code: i64) {
@@ -115,6 +141,12 @@ impl Stats {
             "sends_rejected_by_code": rejected,
             "templates_created": self.templates_created.load(Ordering::Relaxed),
             "inbound_posted": self.inbound_posted.load(Ordering::Relaxed),
+            "outcomes": {
+                "delivered": self.outcomes.delivered.load(Ordering::Relaxed),
+                "read": self.outcomes.read.load(Ordering::Relaxed),
+                "failed": self.outcomes.failed.load(Ordering::Relaxed),
+                "billable_delivered": self.outcomes.billable.load(Ordering::Relaxed),
+            },
             "webhooks": webhooks,
         })
     }

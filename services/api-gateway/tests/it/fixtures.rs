@@ -160,51 +160,84 @@ pub async fn held(api: &Api, vendor: VendorId) -> Decimal {
 }
 
 /// The services behind a launch: the Meta simulator, the outbox-relay and the worker-pool,
-/// all on the test's stores. Stop with [`Pipeline::stop`].
+/// and with [`Pipeline::with_webhooks`] the webhook-worker the simulator posts its statuses
+/// to, all on the test's stores. Stop with [`Pipeline::stop`].
 pub struct Pipeline {
     pub sim_base: String,
     relay: kloyst_testkit::RunningService,
     worker: kloyst_testkit::RunningService,
+    webhooks: Option<kloyst_testkit::RunningService>,
     shutdown: tokio_util::sync::CancellationToken,
     sim: tokio::task::JoinHandle<()>,
 }
 
-impl Pipeline {
-    /// Sends at `send_rate` per second; the simulator accepts any template name (the tests
-    /// approve templates in SQL, never through it).
-    pub async fn start(api: &Api, send_rate: u32) -> Self {
-        use meta_sim::{Behaviour, SimSettings};
+/// The simulator accepting any template name (the tests approve templates in SQL, never
+/// through it).
+pub fn sim_behaviour() -> meta_sim::Behaviour {
+    meta_sim::Behaviour {
+        accept_unknown_templates: true,
+        ..meta_sim::Behaviour::default()
+    }
+}
 
+impl Pipeline {
+    /// Sends at `send_rate` per second; no status webhooks.
+    pub async fn start(api: &Api, send_rate: u32) -> Self {
+        Self::start_with(api, send_rate, sim_behaviour(), false, |env| env).await
+    }
+
+    /// Sends at `send_rate`, the simulator behaving as `behaviour` and posting its status
+    /// webhooks to a webhook-worker; `adjust` tunes every service's configuration.
+    pub async fn with_webhooks(
+        api: &Api,
+        send_rate: u32,
+        behaviour: meta_sim::Behaviour,
+        adjust: impl Fn(kloyst_config::Env) -> kloyst_config::Env,
+    ) -> Self {
+        Self::start_with(api, send_rate, behaviour, true, adjust).await
+    }
+
+    async fn start_with(
+        api: &Api,
+        send_rate: u32,
+        behaviour: meta_sim::Behaviour,
+        webhooks: bool,
+        adjust: impl Fn(kloyst_config::Env) -> kloyst_config::Env,
+    ) -> Self {
+        use kloyst_testkit::RunningService;
+
+        let env = adjust(api.stores.env());
+        let webhooks = if webhooks {
+            Some(RunningService::start::<webhook_worker::WebhookWorker>(&env).await)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let settings = SimSettings {
+        let settings = meta_sim::SimSettings {
             access_token: "test-token".to_owned(),
             app_secret: "test-meta-app-secret".to_owned(),
             waba_id: "100000000000001".to_owned(),
             phone_number_id: "100000000000002".to_owned(),
             display_phone_number: "15550001234".to_owned(),
-            webhook_url: None,
-            behaviour: Behaviour {
-                accept_unknown_templates: true,
-                ..Behaviour::default()
-            },
+            webhook_url: webhooks.as_ref().map(|w| w.url("/webhook/meta")),
+            behaviour,
         };
         let sim = tokio::spawn({
             let shutdown = shutdown.clone();
             async move { meta_sim::serve(settings, listener, shutdown).await.unwrap() }
         });
-        let env = api
-            .stores
-            .env()
+        let env = env
             .with("META_API_BASE", sim_base.clone())
             .with("META_SEND_RATE", send_rate.to_string());
-        let relay = kloyst_testkit::RunningService::start::<outbox_relay::OutboxRelay>(&env).await;
-        let worker = kloyst_testkit::RunningService::start::<worker_pool::WorkerPool>(&env).await;
+        let relay = RunningService::start::<outbox_relay::OutboxRelay>(&env).await;
+        let worker = RunningService::start::<worker_pool::WorkerPool>(&env).await;
         Self {
             sim_base,
             relay,
             worker,
+            webhooks,
             shutdown,
             sim,
         }
@@ -212,7 +245,16 @@ impl Pipeline {
 
     /// The simulator's record of accepted sends (newest `limit`).
     pub async fn sends(&self, limit: usize) -> Vec<Value> {
-        reqwest::get(format!("{}/_sim/messages?limit={limit}", self.sim_base))
+        self.sim_get(&format!("/_sim/messages?limit={limit}")).await
+    }
+
+    /// The simulator's counters: sends, planned outcomes, webhook deliveries.
+    pub async fn stats(&self) -> Value {
+        self.sim_get("/_sim/stats").await
+    }
+
+    async fn sim_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        reqwest::get(format!("{}{path}", self.sim_base))
             .await
             .unwrap()
             .json()
@@ -223,6 +265,9 @@ impl Pipeline {
     pub async fn stop(self) {
         self.worker.stop().await.unwrap();
         self.relay.stop().await.unwrap();
+        if let Some(webhooks) = self.webhooks {
+            webhooks.stop().await.unwrap();
+        }
         self.shutdown.cancel();
         self.sim.await.unwrap();
     }

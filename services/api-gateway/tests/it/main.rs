@@ -6,6 +6,7 @@ mod api_keys;
 mod campaigns;
 mod client;
 mod contacts;
+mod delivery;
 mod fixtures;
 mod health;
 mod identity;

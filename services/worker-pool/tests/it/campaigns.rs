@@ -430,9 +430,11 @@ async fn two_workers_together_never_exceed_the_per_number_rate() {
     let span =
         sends.iter().map(|s| s.at).max().unwrap() - sends.iter().map(|s| s.at).min().unwrap();
     let span = span.to_std().unwrap();
-    // 99 gaps at 20/s (less the 2% headroom) ≈ 5.05 s.
+    // 99 gaps at 20/s (less the 2% headroom) ≈ 5.05 s. The upper bound only catches a stall:
+    // the achieved rate is measured by the bench on a quiet machine, and 2 loaded cores
+    // stretch this (seen 7+ s with a parallel build running).
     assert!(
-        span >= Duration::from_millis(4800) && span <= Duration::from_secs(7),
+        span >= Duration::from_millis(4800) && span <= Duration::from_secs(10),
         "100 sends at 20/s took {span:?}"
     );
     println!("capped at 20/s: busiest second {busiest}, 100 sends over {span:?}");
@@ -763,11 +765,14 @@ async fn a_small_campaign_is_not_starved_by_a_big_one() {
         big_meanwhile.status, "PROCESSING",
         "the small one finished long before"
     );
-    // Starved, it would wait for the big one's ~7.5 s of sends left at 100/s; fair, it takes
-    // about a second (more on a loaded machine).
+    // Starved, it would wait for the big one's ~750 sends left; fair, it shares the number's
+    // rate and is done while a good part of the big one is still to send (a quiet machine:
+    // ~600 left; 2 loaded cores: ~330). Counted in sends, not seconds, so a loaded machine
+    // (slower for both) does not change the verdict.
+    let big_left = 800 - big_meanwhile.sent_count;
     assert!(
-        small_took < Duration::from_millis(6500),
-        "40 recipients took {small_took:?}"
+        big_left >= 200,
+        "40 recipients took {small_took:?}, and the big campaign had only {big_left} left"
     );
     let big_done = wait_for_status(&stores, big.id, "COMPLETED", Duration::from_secs(30)).await;
     assert_eq!(big_done.sent_count, 800);
