@@ -5,6 +5,7 @@
 
 mod apply;
 mod books;
+mod dead;
 mod error;
 mod settings;
 mod settle;
@@ -13,6 +14,7 @@ mod store;
 
 pub use apply::{ApplyReport, StatusApplier, NOT_OUTBOUND, NO_MESSAGE};
 pub use books::{reconcile_books, reconcile_books_if_due, BooksReport, Difference, DifferenceKind};
+pub use dead::{list_dead_statuses, replay_dead_statuses, DeadStatus, DeadStatusError};
 pub use error::DeliveryError;
 /// The pricing engine the applier is built with (re-exported so services need no direct
 /// dependency on `kloyst-pricing` to start it).

@@ -52,7 +52,8 @@
 //! called). One left SENDING longer than `CAMPAIGN_SENDING_LEASE` (its worker died, or Meta
 //! did not answer in time) is settled by the reconciler: SENT with the wamid when a status
 //! webhook carries its exact callback data `c:{campaign}:{seq}:{attempt}`, otherwise UNKNOWN
-//! (counted in `unknown_count`, reported, never resent automatically).
+//! (counted in `unknown_count`, reported, never resent automatically); an UNKNOWN one whose
+//! callback data shows up in a later status webhook (within an hour) becomes SENT after all.
 
 mod claim;
 mod error;

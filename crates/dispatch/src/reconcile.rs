@@ -6,7 +6,9 @@
 //! (`message_status_events`) carries its exact callback data `c:{campaign}:{seq}:{attempt}`,
 //! Meta accepted that attempt: it becomes SENT with that wamid (and gets its message log).
 //! Otherwise it becomes UNKNOWN and is counted in `unknown_count`: reported, never resent
-//! automatically (an operator may re-target it with retry-failed).
+//! automatically (retry-failed leaves it out too). A status webhook with its callback data
+//! that arrives later (the webhook-worker was down, Meta was slow) turns it SENT after all,
+//! so its statuses apply and its charge is made.
 //!
 //! **The watchdog.** A QUEUED or PROCESSING campaign with recipients PENDING and no progress
 //! for `CAMPAIGN_WATCHDOG` is planned again (its jobs were lost), at most once per
@@ -28,6 +30,10 @@ use crate::{DispatchError, Dispatcher};
 
 /// Stuck recipients settled per transaction.
 const RECONCILE_BATCH: i64 = 1000;
+/// How long an UNKNOWN recipient is still looked for in later status webhooks. Meta posts
+/// `sent` within seconds; a status parked longer than the applier's park timeout is
+/// dead-lettered anyway.
+const UNKNOWN_LOOKBACK: &str = "1 hour";
 
 /// What one [`Dispatcher::reconcile`] pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +42,8 @@ pub struct ReconcileReport {
     pub resolved_sent: u64,
     /// SENDING recipients with no trace at Meta: now UNKNOWN.
     pub marked_unknown: u64,
+    /// UNKNOWN recipients a later status webhook showed Meta accepted: now SENT.
+    pub resolved_unknown: u64,
     /// Campaigns the pass completed.
     pub completed: Vec<Uuid>,
     /// Stalled campaigns re-planned (DispatchCampaign published again).
@@ -93,6 +101,9 @@ impl Dispatcher {
                 break;
             }
         }
+        let (resolved, campaigns) = self.resolve_unknown().await?;
+        report.resolved_unknown = resolved;
+        touched.extend(campaigns);
         for campaign_id in touched {
             if self.try_complete(campaign_id).await? {
                 report.completed.push(campaign_id);
@@ -130,20 +141,8 @@ impl Dispatcher {
             .iter()
             .map(|&(campaign, seq, attempt)| callback_data(campaign, seq, attempt))
             .collect();
-        let found: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-            "SELECT DISTINCT ON (payload ->> 'biz_opaque_callback_data') \
-                    payload ->> 'biz_opaque_callback_data', wa_message_id \
-             FROM message_status_events \
-             WHERE payload ->> 'biz_opaque_callback_data' = ANY($1) \
-             ORDER BY payload ->> 'biz_opaque_callback_data', id",
-        )
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-
-        let mut sent: (Vec<Uuid>, Vec<i32>, Vec<Uuid>, Vec<String>) = Default::default();
+        let found = accepted_attempts(&mut tx, &keys).await?;
+        let mut sent = Accepted::default();
         let mut unknown: (Vec<Uuid>, Vec<i32>, Vec<Uuid>) = Default::default();
         for (&(campaign, seq, attempt), key) in stuck.iter().zip(&keys) {
             match found.get(key) {
@@ -160,42 +159,7 @@ impl Dispatcher {
                 }
             }
         }
-        let sent_rows: Vec<(Uuid, i32)> = sqlx::query_as(
-            "UPDATE campaign_recipients r SET status = 'SENT', wa_message_id = u.wamid, sent_at = now() \
-             FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[]) AS u(campaign_id, seq, attempt_id, wamid) \
-             WHERE r.campaign_id = u.campaign_id AND r.seq = u.seq AND r.attempt_id = u.attempt_id \
-               AND r.status = 'SENDING' \
-             RETURNING r.campaign_id, r.seq",
-        )
-        .bind(&sent.0)
-        .bind(&sent.1)
-        .bind(&sent.2)
-        .bind(&sent.3)
-        .fetch_all(&mut *tx)
-        .await?;
-        if !sent_rows.is_empty() {
-            let (campaigns, seqs): (Vec<Uuid>, Vec<i32>) = sent_rows.iter().copied().unzip();
-            // The log the dead job never wrote, so the statuses parked for this wamid apply.
-            sqlx::query(
-                "INSERT INTO message_logs (vendor_id, campaign_id, recipient_seq, direction, message_type, \
-                     template_id, template_category, phone_number_id, contact_id, recipient, country, \
-                     wa_message_id, status) \
-                 SELECT r.vendor_id, r.campaign_id, r.seq, 'OUTBOUND', 'template', c.template_id, \
-                     coalesce(t.meta_category, t.category), coalesce(p.phone_number_id, $3), \
-                     r.contact_id, r.mobile, r.country, r.wa_message_id, 'PENDING' \
-                 FROM unnest($1::uuid[], $2::int[]) AS u(campaign_id, seq) \
-                 JOIN campaign_recipients r ON r.campaign_id = u.campaign_id AND r.seq = u.seq \
-                 JOIN campaigns c ON c.id = r.campaign_id \
-                 JOIN templates t ON t.vendor_id = c.vendor_id AND t.id = c.template_id \
-                 LEFT JOIN phone_numbers p ON p.id = c.phone_number_id \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&campaigns)
-            .bind(&seqs)
-            .bind(&self.settings().default_phone_number_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let sent_rows = self.mark_sent(&mut tx, &sent, "SENDING").await?;
         let unknown_rows: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE campaign_recipients r SET status = 'UNKNOWN', \
                  error_message = 'UNKNOWN: the worker sending it stopped before recording Meta''s answer; not resent' \
@@ -243,6 +207,118 @@ impl Dispatcher {
             as_u64(unknown_rows.len()),
             per_campaign.into_keys().collect(),
         ))
+    }
+
+    /// UNKNOWN recipients of the last [`UNKNOWN_LOOKBACK`] whose attempt a status webhook
+    /// has since shown Meta accepted (the webhook came after the lease ran out, e.g. while the
+    /// webhook-worker was down): SENT after all, so their statuses apply and charge, and the
+    /// campaign's counters match Meta's record. The others stay UNKNOWN, never resent.
+    async fn resolve_unknown(&self) -> Result<(u64, Vec<Uuid>), DispatchError> {
+        let mut tx = self.pg().begin().await?;
+        let unknown: Vec<(Uuid, i32, Uuid)> = sqlx::query_as(
+            "SELECT campaign_id, seq, attempt_id FROM campaign_recipients \
+             WHERE status = 'UNKNOWN' AND sending_at > now() - $2::interval \
+             ORDER BY campaign_id, seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(RECONCILE_BATCH)
+        .bind(UNKNOWN_LOOKBACK)
+        .fetch_all(&mut *tx)
+        .await?;
+        if unknown.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let keys: Vec<String> = unknown
+            .iter()
+            .map(|&(campaign, seq, attempt)| callback_data(campaign, seq, attempt))
+            .collect();
+        let found = accepted_attempts(&mut tx, &keys).await?;
+        let mut accepted = Accepted::default();
+        for (&(campaign, seq, attempt), key) in unknown.iter().zip(&keys) {
+            if let Some(wamid) = found.get(key) {
+                accepted.0.push(campaign);
+                accepted.1.push(seq);
+                accepted.2.push(attempt);
+                accepted.3.push(wamid.clone());
+            }
+        }
+        if accepted.0.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let sent_rows = self.mark_sent(&mut tx, &accepted, "UNKNOWN").await?;
+        let mut per_campaign: HashMap<Uuid, i32> = HashMap::new();
+        for (campaign, _) in &sent_rows {
+            *per_campaign.entry(*campaign).or_default() += 1;
+        }
+        for (campaign, sent) in &per_campaign {
+            sqlx::query(
+                "UPDATE campaigns SET sent_count = sent_count + $2, \
+                     unknown_count = greatest(unknown_count - $2, 0), last_progress_at = now(), \
+                     last_sent_at = now() \
+                 WHERE id = $1",
+            )
+            .bind(campaign)
+            .bind(sent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            count = sent_rows.len(),
+            "UNKNOWN recipients found accepted by Meta in later status webhooks: SENT"
+        );
+        Ok((
+            u64::try_from(sent_rows.len()).unwrap_or(u64::MAX),
+            per_campaign.into_keys().collect(),
+        ))
+    }
+
+    /// Recipients in `from` (SENDING, or UNKNOWN) whose attempt a status webhook shows Meta
+    /// accepted: SENT with that wamid, and the message log the dead job never wrote, so the
+    /// statuses parked for the wamid apply. Returns the rows changed.
+    async fn mark_sent(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        sent: &Accepted,
+        from: &str,
+    ) -> Result<Vec<(Uuid, i32)>, DispatchError> {
+        let sent_rows: Vec<(Uuid, i32)> = sqlx::query_as(
+                "UPDATE campaign_recipients r SET status = 'SENT', wa_message_id = u.wamid, sent_at = now() \
+                 FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[]) AS u(campaign_id, seq, attempt_id, wamid) \
+                 WHERE r.campaign_id = u.campaign_id AND r.seq = u.seq AND r.attempt_id = u.attempt_id \
+                   AND r.status = $5 \
+                 RETURNING r.campaign_id, r.seq",
+            )
+            .bind(&sent.0)
+            .bind(&sent.1)
+            .bind(&sent.2)
+            .bind(&sent.3)
+            .bind(from)
+            .fetch_all(&mut **tx)
+            .await?;
+        if !sent_rows.is_empty() {
+            let (campaigns, seqs): (Vec<Uuid>, Vec<i32>) = sent_rows.iter().copied().unzip();
+            // The log the dead job never wrote, so the statuses parked for this wamid apply.
+            sqlx::query(
+                    "INSERT INTO message_logs (vendor_id, campaign_id, recipient_seq, direction, message_type, \
+                         template_id, template_category, phone_number_id, contact_id, recipient, country, \
+                         wa_message_id, status) \
+                     SELECT r.vendor_id, r.campaign_id, r.seq, 'OUTBOUND', 'template', c.template_id, \
+                         coalesce(t.meta_category, t.category), coalesce(p.phone_number_id, $3), \
+                         r.contact_id, r.mobile, r.country, r.wa_message_id, 'PENDING' \
+                     FROM unnest($1::uuid[], $2::int[]) AS u(campaign_id, seq) \
+                     JOIN campaign_recipients r ON r.campaign_id = u.campaign_id AND r.seq = u.seq \
+                     JOIN campaigns c ON c.id = r.campaign_id \
+                     JOIN templates t ON t.vendor_id = c.vendor_id AND t.id = c.template_id \
+                     LEFT JOIN phone_numbers p ON p.id = c.phone_number_id \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&campaigns)
+                .bind(&seqs)
+                .bind(&self.settings().default_phone_number_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(sent_rows)
     }
 
     /// PROCESSING campaigns idle for a reconcile interval with nothing PENDING or SENDING.
@@ -294,4 +370,29 @@ impl Dispatcher {
         }
         Ok(replanned)
     }
+}
+
+/// `(campaign_id, seq, attempt_id, wamid)` columns of recipients Meta accepted.
+#[derive(Default)]
+struct Accepted(Vec<Uuid>, Vec<i32>, Vec<Uuid>, Vec<String>);
+
+/// The wamid of each callback data (`c:{campaign}:{seq}:{attempt}`) a status webhook carried.
+async fn accepted_attempts(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    keys: &[String],
+) -> Result<HashMap<String, String>, DispatchError> {
+    let found: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT DISTINCT ON (payload ->> 'biz_opaque_callback_data') \
+                    payload ->> 'biz_opaque_callback_data', wa_message_id \
+             FROM message_status_events \
+             WHERE payload ->> 'biz_opaque_callback_data' = ANY($1) \
+             ORDER BY payload ->> 'biz_opaque_callback_data', id",
+    )
+    .bind(keys)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+
+    Ok(found)
 }

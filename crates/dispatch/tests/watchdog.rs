@@ -298,3 +298,89 @@ async fn paused_sending_and_moving_campaigns_are_not_failed() {
     );
     stores.cleanup_redis().await;
 }
+
+/// The reconciler's second chance: a recipient marked UNKNOWN (its worker died, and no status
+/// came within the lease) whose callback data shows up in a later status webhook was accepted
+/// by Meta after all: SENT with that wamid and its message log, counters moved; one with no
+/// trace stays UNKNOWN and is never resent.
+#[tokio::test]
+async fn an_unknown_recipient_seen_in_a_later_status_is_sent_after_all() {
+    let stores = TestStores::new().await;
+    let dispatcher = dispatcher(&stores);
+    let id = campaign(
+        &stores.pg,
+        vendor(&stores.pg, 5).await,
+        "PROCESSING",
+        "1 minute",
+        0,
+    )
+    .await;
+    sqlx::query("UPDATE campaigns SET unknown_count = 2, total_count = 3 WHERE id = $1")
+        .bind(id)
+        .execute(&stores.pg)
+        .await
+        .unwrap();
+    let mut attempts = Vec::new();
+    for seq in [2, 3] {
+        let attempt = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO campaign_recipients (campaign_id, seq, vendor_id, mobile, country, status, \
+                 attempt_id, sending_at, attempts) \
+             SELECT $1, $2, vendor_id, '91980000000' || $2, 'IN', 'UNKNOWN', $3, \
+                    now() - interval '5 minutes', 1 FROM campaigns WHERE id = $1",
+        )
+        .bind(id)
+        .bind(seq)
+        .bind(attempt)
+        .execute(&stores.pg)
+        .await
+        .unwrap();
+        attempts.push(attempt);
+    }
+    // Meta's `sent` for seq 2's attempt, stored by the webhook-worker after the lease ran out.
+    let callback = kloyst_dispatch::callback_data(id, 2, attempts[0]);
+    sqlx::query(
+        "INSERT INTO message_status_events (inbox_id, waba_id, wa_message_id, status, status_at, payload) \
+         VALUES (1, '100000000000001', 'wamid.late', 'SENT', now(), \
+                 jsonb_build_object('id', 'wamid.late', 'status', 'sent', 'biz_opaque_callback_data', $1::text))",
+    )
+    .bind(&callback)
+    .execute(&stores.pg)
+    .await
+    .unwrap();
+
+    let report = dispatcher.reconcile().await.unwrap();
+    assert_eq!(report.resolved_unknown, 1, "{report:?}");
+    let rows: Vec<(i32, String, Option<String>)> = sqlx::query_as(
+        "SELECT seq, status, wa_message_id FROM campaign_recipients \
+         WHERE campaign_id = $1 AND seq > 1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&stores.pg)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (2, "SENT".to_owned(), Some("wamid.late".to_owned())),
+            (3, "UNKNOWN".to_owned(), None)
+        ]
+    );
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM message_logs WHERE campaign_id = $1 AND wa_message_id = 'wamid.late'",
+    )
+    .bind(id)
+    .fetch_one(&stores.pg)
+    .await
+    .unwrap();
+    assert_eq!(logged, 1, "the log its statuses apply to");
+    let (sent, unknown): (i32, i32) =
+        sqlx::query_as("SELECT sent_count, unknown_count FROM campaigns WHERE id = $1")
+            .bind(id)
+            .fetch_one(&stores.pg)
+            .await
+            .unwrap();
+    assert_eq!((sent, unknown), (2, 1));
+    // Idempotent: nothing more to resolve.
+    assert_eq!(dispatcher.reconcile().await.unwrap().resolved_unknown, 0);
+}

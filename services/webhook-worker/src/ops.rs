@@ -1,5 +1,6 @@
 //! `/internal/dead-letters`: the operators' view of webhooks whose processing failed for
-//! good, and their replay. Outside `/webhook/*`, so the public proxy never routes here; and
+//! good, and their replay; `/internal/dead-statuses`: the same for statuses the applier gave
+//! up on (their message never appeared). Outside `/webhook/*`, so the public proxy never routes here; and
 //! guarded by `OPS_TOKEN` (a bearer token), without which these routes answer 403.
 
 use axum::extract::{FromRequestParts, State};
@@ -10,6 +11,7 @@ use axum::{Json, Router};
 use kloyst_config::Secret;
 use kloyst_core::page::{Page, PageRequest};
 use kloyst_core::FieldError;
+use kloyst_delivery::{DeadStatus, DeadStatusError};
 use kloyst_http::error::ApiError;
 use kloyst_http::extract::{Path, Query};
 use kloyst_inbox::dead_letters::{self, DeadLetter, DeadLetterQuery, ListError};
@@ -30,6 +32,8 @@ pub fn routes(state: OpsState) -> Router {
         .route("/internal/dead-letters", get(list))
         .route("/internal/dead-letters/replay", post(replay_many))
         .route("/internal/dead-letters/{id}/replay", post(replay_one))
+        .route("/internal/dead-statuses", get(list_statuses))
+        .route("/internal/dead-statuses/replay", post(replay_statuses))
         .with_state(state)
 }
 
@@ -178,5 +182,68 @@ async fn replay_one(
     Ok(Json(Replayed {
         replayed: 1,
         ids: Some(ids),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Dead-lettered statuses, newest first, with the reason and Meta's payload.
+async fn list_statuses(
+    _: Operator,
+    State(state): State<OpsState>,
+    Query(query): Query<StatusListQuery>,
+) -> Result<Json<Page<DeadStatus>>, ApiError> {
+    let page = PageRequest {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let limit = page
+        .limit()
+        .map_err(|error| ApiError::unprocessable(vec![error]))?;
+    match kloyst_delivery::list_dead_statuses(&state.pg, limit, page.cursor.as_deref()).await {
+        Ok(page) => Ok(Json(page)),
+        Err(DeadStatusError::Cursor(error)) => Err(ApiError::unprocessable(vec![error])),
+        Err(DeadStatusError::Database(error)) => Err(ApiError::internal(&error)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusReplayRequest {
+    /// These dead statuses; or, with `all: true`, every one.
+    #[serde(default)]
+    ids: Vec<i64>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// Makes dead statuses due again; the applier picks them up on its next poll.
+async fn replay_statuses(
+    _: Operator,
+    State(state): State<OpsState>,
+    kloyst_http::extract::Json(request): kloyst_http::extract::Json<StatusReplayRequest>,
+) -> Result<Json<Replayed>, ApiError> {
+    let ids = match (request.all, request.ids.is_empty()) {
+        (true, true) => None,
+        (false, false) if request.ids.len() <= 1000 => Some(request.ids.as_slice()),
+        _ => {
+            return Err(ApiError::unprocessable(vec![FieldError::new(
+                "ids",
+                "invalid_selection",
+                "give 1 to 1000 ids, or all: true without ids",
+            )]))
+        }
+    };
+    let replayed = kloyst_delivery::replay_dead_statuses(&state.pg, ids)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(Replayed {
+        replayed: replayed.len() as u64,
+        ids: Some(replayed),
     }))
 }

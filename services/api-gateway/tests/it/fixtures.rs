@@ -93,14 +93,17 @@ pub async fn list_of(
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let list = created.body["id"].as_str().unwrap().to_owned();
-    let added = api
-        .post(
-            &format!("/v1/contact-lists/{list}/members"),
-            Some(token),
-            json!({ "contact_ids": ids }),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    // The API adds at most 1,000 members per call.
+    for chunk in ids.chunks(1000) {
+        let added = api
+            .post(
+                &format!("/v1/contact-lists/{list}/members"),
+                Some(token),
+                json!({ "contact_ids": chunk }),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    }
     list
 }
 

@@ -373,3 +373,91 @@ async fn create_vendor_with_template(pg: &sqlx::PgPool, meta_id: &str) -> uuid::
     .unwrap();
     vendor
 }
+
+/// A status whose message never appears is parked, then dead-lettered after
+/// `STATUS_PARK_TIMEOUT` with the reason; the ops API lists it with Meta's payload, and a
+/// replay once the message exists applies it (and only once).
+#[tokio::test]
+async fn a_dead_status_is_listed_and_replayed_once_its_message_exists() {
+    let stores = TestStores::new().await;
+    let env = fast_env(&stores)
+        .with("STATUS_PARK_TIMEOUT", "1s")
+        .with("STATUS_APPLY_POLL", "100ms");
+    let worker = kloyst_testkit::RunningService::start::<webhook_worker::WebhookWorker>(&env).await;
+    let client = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp();
+    let body = statuses_body(&[status("wamid.orphan", "sent", now)]);
+    assert_eq!(post_signed(&client, &worker, body).await.status(), 200);
+    assert_eq!(
+        wait_for_count(
+            &stores.pg,
+            "SELECT count(*) FROM message_status_events WHERE dead_at IS NOT NULL",
+            1
+        )
+        .await,
+        1
+    );
+
+    let token = "ops-token-for-tests-0123456789";
+    let list_url = worker.url("/internal/dead-statuses");
+    assert_eq!(client.get(&list_url).send().await.unwrap().status(), 401);
+    let page: Value = client
+        .get(&list_url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dead = &page["data"][0];
+    assert_eq!(dead["wa_message_id"], "wamid.orphan");
+    assert_eq!(dead["status"], "SENT");
+    assert_eq!(dead["dead_reason"], "no message with this wamid");
+    assert_eq!(dead["payload"]["id"], "wamid.orphan");
+
+    // The message turns up (e.g. the reconciler found the send Meta accepted); replay applies it.
+    sqlx::query(
+        "INSERT INTO message_logs (vendor_id, direction, recipient, wa_message_id, status) \
+         VALUES (gen_random_uuid(), 'OUTBOUND', '919812345678', 'wamid.orphan', 'PENDING')",
+    )
+    .execute(&stores.pg)
+    .await
+    .unwrap();
+    let replay = |body: Value| {
+        client
+            .post(worker.url("/internal/dead-statuses/replay"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let bad = replay(json!({"ids": [], "all": false})).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let replayed: Value = replay(json!({"all": true}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["replayed"], 1);
+    assert_eq!(
+        wait_for_count(
+            &stores.pg,
+            "SELECT count(*) FROM message_logs WHERE wa_message_id = 'wamid.orphan' AND status = 'SENT'",
+            1
+        )
+        .await,
+        1
+    );
+    let again: Value = replay(json!({"all": true}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["replayed"], 0,
+        "applied statuses are not dead any more"
+    );
+    worker.stop().await.unwrap();
+}
