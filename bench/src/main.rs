@@ -9,12 +9,14 @@
 //! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N] [--process-concurrency P (0 = intake only)]
 //! cargo run --release -p bench -- quote [--contacts N] [--runs R]
 //! cargo run --release -p bench -- campaign [--sizes 10000,100000] [--cap-recipients N] [--cap R] [--runs R] [--launch-recipients N] [--launch-runs R]
+//! cargo run --release -p bench -- delivery [--burst N] [--burst-concurrency C] [--statuses S] [--vendors V] [--posters P] [--process-concurrency K] [--runs R]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
 
 mod auth;
 mod campaign;
+mod delivery;
 mod idle_memory;
 mod import;
 mod ledger;
@@ -95,6 +97,7 @@ async fn main() -> Result<()> {
             )
             .await
         }
+        "delivery" => delivery::run(&delivery::Options::from_args(&args)).await,
         "all" => {
             outbox::run(200_000, 1, 3).await?;
             outbox::run(200_000, 2, 3).await?;
@@ -105,10 +108,11 @@ async fn main() -> Result<()> {
             webhooks::run(10, 128, 3, 600_000, 4).await?;
             ledger::run(20_000, 16, 3).await?;
             quote::run(100_000, 15).await?;
-            campaign::run(&[10_000, 100_000], 1_200, 80, 3, 100_000, 10).await
+            campaign::run(&[10_000, 100_000], 1_200, 80, 3, 100_000, 10).await?;
+            delivery::run(&delivery::Options::default()).await
         }
         other => bail!(
-            "unknown scenario {other:?}; try outbox, ledger, idle-memory, auth, import, webhooks, quote, campaign or all"
+            "unknown scenario {other:?}; try outbox, ledger, idle-memory, auth, import, webhooks, quote, campaign, delivery or all"
         ),
     }
 }

@@ -114,7 +114,6 @@ impl Form {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
 /// The shipped sample rate card, in force since 2026-04-01.
 pub(crate) async fn load_sample_card(pg: &sqlx::PgPool) -> Result<()> {
     let card = NewRateCard {
@@ -128,7 +127,8 @@ pub(crate) async fn load_sample_card(pg: &sqlx::PgPool) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// Nearest-rank percentile of sorted values.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::{auth, median, stores};
 
-const PORT: u16 = 23020;
-const APP_SECRET: &str = "bench-meta-app-secret";
+pub(crate) const PORT: u16 = 23020;
+pub(crate) const APP_SECRET: &str = "bench-meta-app-secret";
 
 const WRK_SCRIPT: &str = r#"
 -- Requests are formatted once, at init: building them per request in Lua would make wrk,
@@ -116,26 +116,31 @@ pub async fn run(
 fn generate(path: &Path, bodies: usize, run: usize) -> Result<()> {
     let mut out = String::with_capacity(bodies * 700);
     for i in 0..bodies {
-        let body = json!({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "100000000000001", "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550001234", "phone_number_id": "100000000000002"},
-                "statuses": [{
-                    "id": format!("wamid.bench{run}x{i:09}"),
-                    "status": "delivered",
-                    "timestamp": (1_750_000_000 + i).to_string(),
-                    "recipient_id": format!("9198{:08}", i % 100_000_000),
-                    "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
-                }]
-            }}]}]
-        })
-        .to_string();
+        let body = statuses_body(&json!([{
+            "id": format!("wamid.bench{run}x{i:09}"),
+            "status": "delivered",
+            "timestamp": (1_750_000_000 + i).to_string(),
+            "recipient_id": format!("9198{:08}", i % 100_000_000),
+            "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
+        }]));
         let signature = kloyst_meta::signature::sign(APP_SECRET.as_bytes(), body.as_bytes());
         writeln!(out, "{signature}\t{body}")?;
     }
     std::fs::write(path, out)?;
     Ok(())
+}
+
+/// A Meta `messages` notification carrying `statuses` (a JSON array), as Meta posts it.
+pub(crate) fn statuses_body(statuses: &serde_json::Value) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "100000000000001", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001234", "phone_number_id": "100000000000002"},
+            "statuses": statuses
+        }}]}]
+    })
+    .to_string()
 }
 
 pub(crate) fn binary(name: &str) -> Result<PathBuf> {
@@ -149,14 +154,12 @@ pub(crate) fn binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-async fn intake_run(
-    file: &Path,
-    script: &Path,
-    seconds: u64,
-    connections: u32,
+/// The release webhook-worker on [`PORT`] against `stores`, answering `/readyz`; killed when
+/// dropped. `WEBHOOK_*` and `STATUS_*` tuning from the bench's own environment reaches it.
+pub(crate) async fn start_worker(
+    stores: &stores::BenchStores,
     process_concurrency: usize,
-) -> Result<IntakeRun> {
-    let stores = stores::fresh("kloyst_bench_webhooks").await?;
+) -> Result<Child> {
     let env: Vec<(&str, String)> = vec![
         ("DATABASE_URL", stores.database_url.clone()),
         ("DATABASE_MAX_CONNECTIONS", "12".into()),
@@ -172,12 +175,28 @@ async fn intake_run(
         ),
         ("RUST_LOG", "warn".into()),
     ];
-    let mut worker = Command::new(binary("webhook-worker")?)
+    let tuning: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("WEBHOOK_") || k.starts_with("STATUS_"))
+        .collect();
+    let worker = Command::new(binary("webhook-worker")?)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(tuning)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
     auth::wait_ready(&format!("http://127.0.0.1:{PORT}/readyz")).await?;
+    Ok(worker)
+}
+
+async fn intake_run(
+    file: &Path,
+    script: &Path,
+    seconds: u64,
+    connections: u32,
+    process_concurrency: usize,
+) -> Result<IntakeRun> {
+    let stores = stores::fresh("kloyst_bench_webhooks").await?;
+    let mut worker = start_worker(&stores, process_concurrency).await?;
     let threads = 2;
     let output = Command::new("wrk")
         .args([
