@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+mod accounting;
+mod books;
 mod charges;
 mod order;
 mod parking;
 mod race;
+mod settle;
 
 use std::str::FromStr;
 use std::time::Duration;

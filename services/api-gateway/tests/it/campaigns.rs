@@ -45,23 +45,8 @@ fn body(name: &str, template: &str, list: &str) -> Value {
 
 /// `POST /v1/campaigns/launch`, with an Idempotency-Key when given.
 async fn launch(api: &Api, token: &str, body: Value, key: Option<&str>) -> Response {
-    let mut request = api
-        .http
-        .post(api.service.url("/v1/campaigns/launch"))
-        .bearer_auth(token)
-        .json(&body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Response {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    api.post_keyed("/v1/campaigns/launch", token, Some(body), key)
+        .await
 }
 
 /// The quote's total for the list, as the quote endpoint answers it.

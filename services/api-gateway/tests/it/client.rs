@@ -49,20 +49,26 @@ impl Api {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Response {
-            status,
-            headers,
-            body,
+        answer(request).await
+    }
+
+    /// A POST that creates money or messages: `body` (none: no body at all) and an
+    /// `Idempotency-Key` when given. `bearer` is an access token or an API key.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Response {
+        let mut request = self.http.post(self.service.url(path)).bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        answer(request).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
@@ -163,4 +169,23 @@ fn six_digits(text: &str) -> Option<String> {
         (window.iter().all(u8::is_ascii_digit) && before_ok && after_ok)
             .then(|| String::from_utf8_lossy(window).into_owned())
     })
+}
+
+/// Sends `request` and reads the answer; an empty body is `null`, a body that is not JSON a
+/// string.
+async fn answer(request: reqwest::RequestBuilder) -> Response {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
 }

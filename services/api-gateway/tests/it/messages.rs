@@ -39,23 +39,8 @@ async fn vendor(api: &Api, email: &str, company: &str) -> Vendor {
 
 /// `POST /v1/messages` with a bearer token or API key, and an Idempotency-Key when given.
 async fn send(api: &Api, bearer: &str, body: Value, key: Option<&str>) -> Response {
-    let mut request = api
-        .http
-        .post(api.service.url("/v1/messages"))
-        .bearer_auth(bearer)
-        .json(&body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Response {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    api.post_keyed("/v1/messages", bearer, Some(body), key)
+        .await
 }
 
 fn message(template: &str, to: &str) -> Value {

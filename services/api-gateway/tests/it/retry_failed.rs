@@ -61,22 +61,22 @@ async fn launched(api: &Api, email: &str, funds: Option<Decimal>) -> Launched {
         .await;
     assert_eq!(quoted.status, StatusCode::OK, "{}", quoted.body);
     fund(api, vendor, dec(&quoted.body["total"])).await;
+    let launch = json!({
+        "name": "Diwali",
+        "template_id": template,
+        "list_id": list,
+        "parameters": { "1": { "attribute": "name", "fallback": "there" } }
+    });
     let response = api
-        .http
-        .post(api.service.url("/v1/campaigns/launch"))
-        .bearer_auth(&token)
-        .header("Idempotency-Key", "launch-diwali")
-        .json(&json!({
-            "name": "Diwali",
-            "template_id": template,
-            "list_id": list,
-            "parameters": { "1": { "attribute": "name", "fallback": "there" } }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
+        .post_keyed(
+            "/v1/campaigns/launch",
+            &token,
+            Some(launch),
+            Some("launch-diwali"),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    let body = response.body;
     let campaign = body["id"].as_str().unwrap().to_owned();
     if let Some(funds) = funds {
         fund(api, vendor, funds).await;
@@ -179,28 +179,8 @@ async fn retry(
     body: Option<Value>,
     key: Option<&str>,
 ) -> Response {
-    let mut request = api
-        .http
-        .post(
-            api.service
-                .url(&format!("/v1/campaigns/{campaign}/retry-failed")),
-        )
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Response {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    let path = format!("/v1/campaigns/{campaign}/retry-failed");
+    api.post_keyed(&path, token, body, key).await
 }
 
 async fn hold_of(api: &Api, campaign: &str) -> Option<Decimal> {
