@@ -317,6 +317,16 @@ impl Dispatcher {
                 .bind(&self.settings().default_phone_number_id)
                 .execute(&mut **tx)
                 .await?;
+            // Statuses already dead-lettered for want of this log (the park timeout passed
+            // before the recipient was resolved) are due again, so they apply and charge.
+            sqlx::query(
+                "UPDATE message_status_events \
+                 SET dead_at = NULL, dead_reason = NULL, attempts = 0, next_attempt_at = NULL \
+                 WHERE dead_at IS NOT NULL AND wa_message_id = ANY($1)",
+            )
+            .bind(&sent.3)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(sent_rows)
     }
@@ -377,22 +387,30 @@ impl Dispatcher {
 struct Accepted(Vec<Uuid>, Vec<i32>, Vec<Uuid>, Vec<String>);
 
 /// The wamid of each callback data (`c:{campaign}:{seq}:{attempt}`) a status webhook carried.
+///
+/// Only statuses not applied are searched: a recipient still SENDING or UNKNOWN has no message
+/// log, so every status of its send is parked (`message_status_events_due_idx`) or, after the
+/// park timeout, dead (`message_status_events_dead_idx`). Both sets are small, so a pass never
+/// scans the whole (fast-growing) status table.
 async fn accepted_attempts(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     keys: &[String],
 ) -> Result<HashMap<String, String>, DispatchError> {
     let found: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-        "SELECT DISTINCT ON (payload ->> 'biz_opaque_callback_data') \
-                    payload ->> 'biz_opaque_callback_data', wa_message_id \
-             FROM message_status_events \
-             WHERE payload ->> 'biz_opaque_callback_data' = ANY($1) \
-             ORDER BY payload ->> 'biz_opaque_callback_data', id",
+        "SELECT DISTINCT ON (callback) callback, wa_message_id FROM ( \
+             SELECT payload ->> 'biz_opaque_callback_data' AS callback, wa_message_id, id \
+             FROM message_status_events WHERE applied_at IS NULL AND dead_at IS NULL \
+             UNION ALL \
+             SELECT payload ->> 'biz_opaque_callback_data', wa_message_id, id \
+             FROM message_status_events WHERE dead_at IS NOT NULL \
+         ) AS unapplied \
+         WHERE callback = ANY($1) \
+         ORDER BY callback, id",
     )
     .bind(keys)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
     .collect();
-
     Ok(found)
 }

@@ -349,6 +349,21 @@ async fn an_unknown_recipient_seen_in_a_later_status_is_sent_after_all() {
     .await
     .unwrap();
 
+    // Its `delivered` waited past the park timeout and was dead-lettered: due again once the
+    // recipient is resolved.
+    sqlx::query(
+        "INSERT INTO message_status_events (inbox_id, waba_id, wa_message_id, status, status_at, \
+             payload, dead_at, dead_reason) \
+         VALUES (1, '100000000000001', 'wamid.late', 'DELIVERED', now(), \
+                 jsonb_build_object('id', 'wamid.late', 'status', 'delivered', \
+                                    'biz_opaque_callback_data', $1::text), \
+                 now(), 'no message with this wamid')",
+    )
+    .bind(&callback)
+    .execute(&stores.pg)
+    .await
+    .unwrap();
+
     let report = dispatcher.reconcile().await.unwrap();
     assert_eq!(report.resolved_unknown, 1, "{report:?}");
     let rows: Vec<(i32, String, Option<String>)> = sqlx::query_as(
@@ -381,6 +396,12 @@ async fn an_unknown_recipient_seen_in_a_later_status_is_sent_after_all() {
             .await
             .unwrap();
     assert_eq!((sent, unknown), (2, 1));
+    let dead: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM message_status_events WHERE dead_at IS NOT NULL")
+            .fetch_one(&stores.pg)
+            .await
+            .unwrap();
+    assert_eq!(dead, 0, "the dead-lettered delivered is due again");
     // Idempotent: nothing more to resolve.
     assert_eq!(dispatcher.reconcile().await.unwrap().resolved_unknown, 0);
 }
