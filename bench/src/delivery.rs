@@ -207,8 +207,12 @@ async fn burst_run(options: &Options, print: bool) -> Result<BurstRun> {
         .collect();
     let (posted, (seen_at, timeline)) = tokio::try_join!(
         post_all(bodies, options.burst_concurrency),
-        watch(&stores.pg, Duration::from_millis(10), |c| c.debits
-            >= n as i64),
+        watch(
+            &stores.pg,
+            Duration::from_millis(10),
+            "SELECT count(*) >= $1 FROM transactions WHERE kind = 'DEBIT_MESSAGE'",
+            n as i64,
+        ),
     )?;
     let last_debit: DateTime<Utc> =
         sqlx::query_scalar("SELECT max(created_at) FROM transactions WHERE kind = 'DEBIT_MESSAGE'")
@@ -299,9 +303,16 @@ async fn sustained_run(options: &Options, seed: u64, print: bool) -> Result<Sust
     let unique_i = unique as i64;
     let (posted, (applied_at, timeline)) = tokio::try_join!(
         post_all(bodies, options.posters),
-        watch(&stores.pg, Duration::from_millis(50), |c| {
-            c.applied >= unique_i && c.debits >= total_debits
-        }),
+        // Every POST is one inbox row (no two bodies are equal); statuses and their debits
+        // commit with their row, so all rows processed and no status left due is the end.
+        watch(
+            &stores.pg,
+            Duration::from_millis(50),
+            "SELECT (SELECT count(*) FROM webhook_inbox WHERE state = 'PROCESSED') >= $1 \
+                AND NOT EXISTS (SELECT 1 FROM message_status_events \
+                                 WHERE applied_at IS NULL AND dead_at IS NULL)",
+            posts as i64,
+        ),
     )?;
     let debited_at = timeline
         .iter()
@@ -503,38 +514,59 @@ struct Sample {
     counts: Counts,
 }
 
-/// Samples [`Counts`] every `every` until `done` holds (run it alongside the posting): the
-/// moment it first held, and every sample.
+/// Polls `done` (a cheap query answering one boolean, given `bound`) every `every` until it
+/// holds, and samples [`Counts`] every [`SAMPLE_EVERY`] polls and at the end for the
+/// timeline (run it alongside the posting): the moment `done` first held, and the samples.
+/// The full counts scan the tables, so they are taken rarely: the harness must not take the
+/// CPU the system under test is measured on.
 async fn watch(
     pg: &PgPool,
     every: Duration,
-    done: impl Fn(&Counts) -> bool,
+    done: &str,
+    bound: i64,
 ) -> Result<(Instant, Vec<Sample>)> {
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll: u32 = 0;
     loop {
         tick.tick().await;
-        let counts: Counts = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM webhook_inbox) AS inbox,
+        let finished: bool = sqlx::query_scalar(done).bind(bound).fetch_one(pg).await?;
+        let at = Instant::now();
+        if poll == 0 || finished {
+            samples.push(Sample {
+                at,
+                counts: counts(pg).await?,
+            });
+        }
+        if finished {
+            return Ok((at, samples));
+        }
+        if at - started > DEADLINE {
+            bail!(
+                "no end after {DEADLINE:?}; last progress {:?}",
+                counts(pg).await?
+            );
+        }
+        poll = (poll + 1) % SAMPLE_EVERY;
+    }
+}
+
+/// Polls of [`watch`] between two timeline samples.
+const SAMPLE_EVERY: u32 = 10;
+
+async fn counts(pg: &PgPool) -> Result<Counts> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM webhook_inbox) AS inbox,
                     (SELECT count(*) FROM webhook_inbox WHERE state = 'PROCESSED') AS processed,
                     (SELECT count(*) FROM message_status_events) AS stored,
                     (SELECT count(*) FROM message_status_events
                       WHERE applied_at IS NOT NULL) AS applied,
                     (SELECT count(*) FROM transactions WHERE kind = 'DEBIT_MESSAGE') AS debits",
-        )
-        .fetch_one(pg)
-        .await?;
-        let at = Instant::now();
-        samples.push(Sample { at, counts });
-        if done(&counts) {
-            return Ok((at, samples));
-        }
-        if at - started > DEADLINE {
-            bail!("no end after {DEADLINE:?}; last progress {counts:?}");
-        }
-    }
+    )
+    .fetch_one(pg)
+    .await?)
 }
 
 /// The samples where something moved, at most `rows` of them (evenly thinned), as ms from

@@ -20,18 +20,15 @@
 //! reconciliation, and neither stops the rest of the batch.
 
 mod charge;
-mod rows;
+pub(crate) mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kloyst_billing::Debit;
 use kloyst_pricing::Pricing;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -42,10 +39,6 @@ use self::rows::{Charged, CounterDelta, EventRow, LogRow, LogUpdates};
 use crate::settings::ApplierSettings;
 use crate::state::{Charge, MessageState, StatusEvent, CHARGE_REFUSED, UNPRICED};
 use crate::DeliveryError;
-
-/// After a wake-up, wait this long before claiming: the wake comes from inside the inbox
-/// batch's transaction, which commits right after (the poll interval is the backstop).
-const WAKE_SETTLE: Duration = Duration::from_millis(20);
 
 /// What one batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,7 +71,7 @@ pub struct StatusApplier {
 }
 
 /// One log of the batch: as locked, as folded, its statuses' latest arrival, and its charge.
-struct Message<'a> {
+pub(crate) struct Message<'a> {
     log: &'a LogRow,
     before: MessageState,
     after: MessageState,
@@ -100,9 +93,12 @@ impl StatusApplier {
         &self.settings
     }
 
-    /// Applies batches while there is work, then waits for `wake` or the poll interval, until
-    /// `shutdown`. A failed batch is rolled back whole and retried after the poll interval.
-    pub async fn run(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
+    /// Applies batches while there is work, then waits for the poll interval, until
+    /// `shutdown`. New statuses are applied inline by the webhook processing
+    /// ([`StatusApplier::apply_received`]); what reaches this queue is parked statuses coming
+    /// due, replayed dead letters and statuses stored by [`crate::store_statuses`]. A failed
+    /// batch is rolled back whole and retried after the poll interval.
+    pub async fn run(&self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let idle = match self.apply_batch().await {
                 Ok(report) => report.claimed == 0,
@@ -116,12 +112,6 @@ impl StatusApplier {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = wake.notified() => {
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(WAKE_SETTLE) => {}
-                    }
-                }
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
@@ -162,29 +152,7 @@ impl StatusApplier {
                 None => parked.push(event.id),
             }
         }
-        let mut messages: Vec<Message<'_>> = per_log
-            .into_values()
-            .map(|(log, events)| fold(log, &events))
-            .collect();
-
-        self.charge(&mut tx, &mut messages, &mut report).await?;
-
-        let mut updates = LogUpdates::default();
-        let mut deltas: BTreeMap<Uuid, CounterDelta> = BTreeMap::new();
-        for message in &messages {
-            if message.after != message.before || message.charged.is_some() {
-                updates.push(message.log.id, &message.after, message.charged.as_ref());
-            }
-            if let Some(campaign) = message.log.campaign_id {
-                let mut delta = CounterDelta::of(&message.before, &message.after);
-                delta.cost = message.charged.as_ref().map_or(Decimal::ZERO, |c| c.cost);
-                deltas.entry(campaign).or_default().add(&delta);
-            }
-        }
-        updates.write(&mut tx).await?;
-        let deltas: Vec<(Uuid, CounterDelta)> =
-            deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
-        rows::bump_campaigns(&mut tx, &deltas).await?;
+        let messages = self.apply_to_logs(&mut tx, per_log, &mut report).await?;
         rows::mark_applied(&mut tx, &applied).await?;
         let dead_inbound = rows::dead_letter(&mut tx, &inbound, NOT_OUTBOUND).await?;
         let dead_parked = rows::park(&mut tx, &parked, self.settings.park_timeout).await?;
@@ -199,7 +167,6 @@ impl StatusApplier {
         report.applied = applied.len();
         report.dead = (dead_inbound + dead_parked) as usize;
         report.parked = parked.len() - dead_parked as usize;
-        report.logs_changed = updates.len();
         self.record_metrics(&report, &messages, parked_now);
         if report.dead > 0 {
             tracing::warn!(
@@ -208,6 +175,43 @@ impl StatusApplier {
             );
         }
         Ok(report)
+    }
+
+    /// Folds each locked log's new statuses into it, charges the messages that became
+    /// chargeable, writes the changed logs in one statement and moves the campaigns' counters:
+    /// the part shared by the applier's batches and the processor's inline path
+    /// ([`StatusApplier::apply_received`]). Returns the folded messages (for the metrics).
+    pub(crate) async fn apply_to_logs<'a>(
+        &self,
+        conn: &mut PgConnection,
+        per_log: BTreeMap<i64, (&'a LogRow, Vec<&'a EventRow>)>,
+        report: &mut ApplyReport,
+    ) -> Result<Vec<Message<'a>>, DeliveryError> {
+        let mut messages: Vec<Message<'a>> = per_log
+            .into_values()
+            .map(|(log, events)| fold(log, &events))
+            .collect();
+
+        self.charge(&mut *conn, &mut messages, report).await?;
+
+        let mut updates = LogUpdates::default();
+        let mut deltas: BTreeMap<Uuid, CounterDelta> = BTreeMap::new();
+        for message in &messages {
+            if message.after != message.before || message.charged.is_some() {
+                updates.push(message.log.id, &message.after, message.charged.as_ref());
+            }
+            if let Some(campaign) = message.log.campaign_id {
+                let mut delta = CounterDelta::of(&message.before, &message.after);
+                delta.cost = message.charged.as_ref().map_or(Decimal::ZERO, |c| c.cost);
+                deltas.entry(campaign).or_default().add(&delta);
+            }
+        }
+        updates.write(&mut *conn).await?;
+        let deltas: Vec<(Uuid, CounterDelta)> =
+            deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+        rows::bump_campaigns(&mut *conn, &deltas).await?;
+        report.logs_changed += updates.len();
+        Ok(messages)
     }
 
     /// Prices and debits the messages that became chargeable, vendor by vendor in id order.
@@ -325,7 +329,7 @@ impl StatusApplier {
         Ok(())
     }
 
-    fn record_metrics(
+    pub(crate) fn record_metrics(
         &self,
         report: &ApplyReport,
         messages: &[Message<'_>],

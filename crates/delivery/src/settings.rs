@@ -12,8 +12,8 @@ pub struct ApplierSettings {
     /// `STATUS_PARK_TIMEOUT` (10m): a status whose message log has not appeared this long
     /// after it was received is dead-lettered ("no message with this wamid").
     pub park_timeout: Duration,
-    /// `STATUS_APPLY_POLL` (1s): how often an idle applier looks for work without a wake-up
-    /// (statuses stored by another replica, parked statuses coming due).
+    /// `STATUS_APPLY_POLL` (1s): how often an idle applier looks for queued statuses (parked
+    /// ones coming due, replayed dead letters); new statuses are applied inline.
     pub poll: Duration,
 }
 

@@ -81,25 +81,25 @@ pub async fn store_statuses(
 
 /// The statuses as column arrays, for one `unnest` insert.
 #[derive(Default)]
-struct Columns {
-    wamids: Vec<String>,
-    statuses: Vec<String>,
-    times: Vec<DateTime<Utc>>,
-    recipient_ids: Vec<Option<String>>,
-    recipient_user_ids: Vec<Option<String>>,
-    pricing_models: Vec<Option<String>>,
-    pricing_categories: Vec<Option<String>>,
-    pricing_types: Vec<Option<String>>,
-    billables: Vec<Option<bool>>,
-    conversation_ids: Vec<Option<String>>,
-    conversation_origins: Vec<Option<String>>,
-    error_codes: Vec<Option<i32>>,
-    error_titles: Vec<Option<String>>,
-    payloads: Vec<serde_json::Value>,
+pub(crate) struct Columns {
+    pub(crate) wamids: Vec<String>,
+    pub(crate) statuses: Vec<String>,
+    pub(crate) times: Vec<DateTime<Utc>>,
+    pub(crate) recipient_ids: Vec<Option<String>>,
+    pub(crate) recipient_user_ids: Vec<Option<String>>,
+    pub(crate) pricing_models: Vec<Option<String>>,
+    pub(crate) pricing_categories: Vec<Option<String>>,
+    pub(crate) pricing_types: Vec<Option<String>>,
+    pub(crate) billables: Vec<Option<bool>>,
+    pub(crate) conversation_ids: Vec<Option<String>>,
+    pub(crate) conversation_origins: Vec<Option<String>>,
+    pub(crate) error_codes: Vec<Option<i32>>,
+    pub(crate) error_titles: Vec<Option<String>>,
+    pub(crate) payloads: Vec<serde_json::Value>,
 }
 
 impl Columns {
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
             wamids: Vec::with_capacity(n),
             payloads: Vec::with_capacity(n),
@@ -107,7 +107,7 @@ impl Columns {
         }
     }
 
-    fn push(&mut self, status: &StatusUpdate, payload: serde_json::Value) {
+    pub(crate) fn push(&mut self, status: &StatusUpdate, payload: serde_json::Value) {
         let pricing = status.pricing.as_ref();
         let conversation = status.conversation.as_ref();
         let first_error = status.errors.first();

@@ -16,10 +16,22 @@ use crate::repo;
 use crate::settings::ProcessorSettings;
 
 /// A successfully applied row.
-#[derive(Clone, Debug, Default)]
-pub struct Processed {
+#[derive(Clone, Debug)]
+pub struct Processed<D = ()> {
     /// What the row turned out to be (e.g. the change fields), stored in `event_type`.
     pub event_type: Option<String>,
+    /// Work the row leaves for the end of its batch ([`InboxHandler::finish`]).
+    pub deferred: Option<D>,
+}
+
+impl<D> Processed<D> {
+    /// Applied, with nothing left for the end of the batch.
+    pub fn done(event_type: Option<String>) -> Self {
+        Self {
+            event_type,
+            deferred: None,
+        }
+    }
 }
 
 /// Why a row could not be applied.
@@ -81,13 +93,33 @@ impl From<sqlx::Error> for HandlerFailure {
 
 /// Applies one source's webhooks. `conn` is the row's transaction: everything written there
 /// commits together with the row's PROCESSED mark, or not at all.
+///
+/// A row may also leave work for the end of its batch ([`Processed::deferred`]): the
+/// deferred work of every row that applied is handed to [`InboxHandler::finish`] once, in the
+/// batch's transaction, so work that is cheaper in bulk (delivery statuses: one lock of their
+/// messages, one insert, one debit per wallet) is done once per batch rather than per row. If
+/// `finish` fails, the batch is rolled back whole and its rows are applied again one per
+/// transaction, so only the row whose work cannot be done fails.
 pub trait InboxHandler: Send + Sync + 'static {
+    /// What a row leaves for the end of its batch.
+    type Deferred: Send;
+
     fn handle(
         &self,
         conn: &mut PgConnection,
         row: &ClaimedRow,
-    ) -> impl Future<Output = Result<Processed, HandlerFailure>> + Send;
+    ) -> impl Future<Output = Result<Processed<Self::Deferred>, HandlerFailure>> + Send;
+
+    /// Does the batch's deferred work (never called with an empty list).
+    fn finish(
+        &self,
+        conn: &mut PgConnection,
+        deferred: Vec<Self::Deferred>,
+    ) -> impl Future<Output = Result<(), HandlerFailure>> + Send;
 }
+
+/// The rows of a batch that applied, and those that failed alone.
+type BatchOutcome<'r> = (Vec<&'r ClaimedRow>, Vec<(&'r ClaimedRow, HandlerFailure)>);
 
 /// Runs an [`InboxHandler`] over the inbox until shut down.
 pub struct InboxProcessor<H> {
@@ -153,17 +185,13 @@ impl<H: InboxHandler> InboxProcessor<H> {
     }
 
     /// Claims due rows and processes them: `concurrency` transactions at once, each applying
-    /// up to `batch` rows. Returns how many rows it claimed.
+    /// up to `batch` rows and `batch_bytes` of bodies. Returns how many rows it claimed.
     pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
         let batch = self.settings.batch.max(1);
         let limit = i64::try_from(self.settings.concurrency * batch).unwrap_or(64);
         let rows = repo::claim_due(&self.pool, limit, self.settings.lease).await?;
         let claimed = rows.len();
-        let mut batches: Vec<Vec<ClaimedRow>> = Vec::new();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            batches.push(rows.by_ref().take(batch).collect());
-        }
+        let batches = split_batches(rows, batch, self.settings.batch_bytes);
         futures::stream::iter(batches)
             .for_each_concurrent(self.settings.concurrency, |rows| self.process_batch(rows))
             .await;
@@ -171,53 +199,98 @@ impl<H: InboxHandler> InboxProcessor<H> {
     }
 
     /// One transaction for the batch (one commit, one WAL flush), a savepoint per row: a row
-    /// that fails is rolled back alone and retried, the others commit.
+    /// that fails is rolled back alone and retried, the others commit. When the batch's
+    /// deferred work fails, its rows are applied again one per transaction.
     async fn process_batch(&self, rows: Vec<ClaimedRow>) {
-        let mut failures: Vec<(ClaimedRow, HandlerFailure)> = Vec::new();
-        let mut applied: Vec<ClaimedRow> = Vec::new();
-        match self.pool.begin().await {
-            Err(error) => {
-                let reason = format!("database error: {error}");
-                failures.extend(
-                    rows.into_iter()
-                        .map(|row| (row, HandlerFailure::retry(&reason))),
+        let (applied, failures) = match self.apply_batch(&rows).await {
+            Ok(outcome) => outcome,
+            Err(failure) if rows.len() > 1 => {
+                tracing::warn!(
+                    rows = rows.len(),
+                    error = %failure,
+                    "a batch's deferred work failed; applying its rows one by one"
                 );
-            }
-            Ok(mut tx) => {
-                for row in rows {
-                    match self.apply(&mut tx, &row).await {
-                        Ok(true) => applied.push(row),
-                        Ok(false) => {}
+                let (mut applied, mut failures) = (Vec::new(), Vec::new());
+                for row in &rows {
+                    match self.apply_batch(std::slice::from_ref(row)).await {
+                        Ok((one_applied, one_failed)) => {
+                            applied.extend(one_applied);
+                            failures.extend(one_failed);
+                        }
                         Err(failure) => failures.push((row, failure)),
                     }
                 }
-                if let Err(error) = tx.commit().await {
-                    let reason = format!("database error at commit: {error}");
-                    failures.extend(
-                        applied
-                            .drain(..)
-                            .map(|row| (row, HandlerFailure::retry(&reason))),
-                    );
-                }
+                (applied, failures)
             }
-        }
+            // A batch of one (or none): the failure is its row's.
+            Err(failure) => (
+                Vec::new(),
+                rows.first().map(|row| (row, failure)).into_iter().collect(),
+            ),
+        };
         for row in &applied {
             metrics::counter!("webhook_inbox_processed_total", "source" => row.source.clone())
                 .increment(1);
         }
         for (row, failure) in failures {
-            self.record_failure(&row, &failure).await;
+            self.record_failure(row, &failure).await;
         }
     }
 
-    /// The handler and the PROCESSED mark, under a savepoint of the batch's transaction.
-    /// False when the row's lease ran out and another processor took it (not applied here).
+    /// Applies `rows` in one transaction: the rows that applied and the rows that failed
+    /// alone, or the failure of the batch's deferred work (then nothing of it committed).
+    async fn apply_batch<'r>(
+        &self,
+        rows: &'r [ClaimedRow],
+    ) -> Result<BatchOutcome<'r>, HandlerFailure> {
+        let mut failures: Vec<(&ClaimedRow, HandlerFailure)> = Vec::new();
+        let mut applied: Vec<&ClaimedRow> = Vec::new();
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            Err(error) => {
+                let reason = format!("database error: {error}");
+                let failures = rows
+                    .iter()
+                    .map(|row| (row, HandlerFailure::retry(&reason)))
+                    .collect();
+                return Ok((applied, failures));
+            }
+        };
+        let mut deferred = Vec::new();
+        for row in rows {
+            match self.apply(&mut tx, row).await {
+                Ok(Some(work)) => {
+                    applied.push(row);
+                    deferred.extend(work);
+                }
+                Ok(None) => {}
+                Err(failure) => failures.push((row, failure)),
+            }
+        }
+        if !deferred.is_empty() {
+            // On failure the transaction is dropped: everything of the batch rolls back.
+            self.handler.finish(&mut tx, deferred).await?;
+        }
+        if let Err(error) = tx.commit().await {
+            let reason = format!("database error at commit: {error}");
+            failures.extend(
+                applied
+                    .drain(..)
+                    .map(|row| (row, HandlerFailure::retry(&reason))),
+            );
+        }
+        Ok((applied, failures))
+    }
+
+    /// The handler and the PROCESSED mark, under a savepoint of the batch's transaction: the
+    /// row's deferred work when applied, None when the row's lease ran out and another
+    /// processor took it (not applied here).
     #[tracing::instrument(name = "inbox.process", skip_all, fields(inbox_id = row.id, source = %row.source, attempt = row.attempts))]
     async fn apply(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
         row: &ClaimedRow,
-    ) -> Result<bool, HandlerFailure> {
+    ) -> Result<Option<Option<H::Deferred>>, HandlerFailure> {
         let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
         let outcome = match self.handler.handle(&mut savepoint, row).await {
             Ok(processed) => repo::mark_processed(
@@ -227,21 +300,22 @@ impl<H: InboxHandler> InboxProcessor<H> {
                 processed.event_type.as_deref(),
             )
             .await
+            .map(|marked| marked.then_some(processed.deferred))
             .map_err(HandlerFailure::from),
             Err(failure) => Err(failure),
         };
         match outcome {
-            Ok(true) => {
+            Ok(Some(deferred)) => {
                 savepoint.commit().await?;
-                Ok(true)
+                Ok(Some(deferred))
             }
-            Ok(false) => {
+            Ok(None) => {
                 tracing::warn!(
                     inbox_id = row.id,
                     "inbox row lost its lease; not applied here"
                 );
                 savepoint.rollback().await?;
-                Ok(false)
+                Ok(None)
             }
             Err(failure) => {
                 savepoint.rollback().await?;
@@ -292,5 +366,71 @@ impl<H: InboxHandler> InboxProcessor<H> {
             // The lease expires and the row is retried; nothing is lost.
             tracing::error!(inbox_id = row.id, %error, "could not record a failed attempt");
         }
+    }
+}
+
+/// Splits claimed rows, in order, into batches of at most `rows` rows and `bytes` body bytes
+/// (a row alone may exceed `bytes`).
+fn split_batches(claimed: Vec<ClaimedRow>, rows: usize, bytes: usize) -> Vec<Vec<ClaimedRow>> {
+    let mut batches: Vec<Vec<ClaimedRow>> = Vec::new();
+    let mut size = 0;
+    for row in claimed {
+        let full = batches
+            .last()
+            .is_none_or(|last| last.len() >= rows || size + row.raw_body.len() > bytes);
+        if full {
+            batches.push(Vec::new());
+            size = 0;
+        }
+        size += row.raw_body.len();
+        if let Some(last) = batches.last_mut() {
+            last.push(row);
+        }
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, body_len: usize) -> ClaimedRow {
+        ClaimedRow {
+            id,
+            source: "META".into(),
+            raw_body: vec![b'x'; body_len],
+            headers: sqlx::types::Json(serde_json::json!({})),
+            attempts: 1,
+            received_at: chrono::Utc::now(),
+        }
+    }
+
+    fn shape(batches: &[Vec<ClaimedRow>]) -> Vec<Vec<i64>> {
+        batches
+            .iter()
+            .map(|b| b.iter().map(|r| r.id).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_close_on_rows_or_bytes_in_order() {
+        let small: Vec<ClaimedRow> = (1..=5).map(|id| row(id, 10)).collect();
+        assert_eq!(
+            shape(&split_batches(small, 2, 1000)),
+            [vec![1, 2], vec![3, 4], vec![5]]
+        );
+        let mixed = vec![
+            row(1, 400),
+            row(2, 400),
+            row(3, 300),
+            row(4, 2000),
+            row(5, 1),
+        ];
+        assert_eq!(
+            shape(&split_batches(mixed, 32, 1000)),
+            [vec![1, 2], vec![3], vec![4], vec![5]],
+            "a batch closes before the row that would pass the byte limit; a large row is alone"
+        );
+        assert!(split_batches(Vec::new(), 32, 1000).is_empty());
     }
 }

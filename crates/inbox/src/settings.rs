@@ -59,6 +59,11 @@ pub struct ProcessorSettings {
     pub concurrency: usize,
     /// `WEBHOOK_PROCESS_BATCH` (32): rows applied per transaction (one savepoint each).
     pub batch: usize,
+    /// `WEBHOOK_PROCESS_BATCH_BYTES` (1 MiB): body bytes per transaction at most (a row larger
+    /// than that is a batch of its own). Meta posts up to 1,000 statuses (~250 KB) at once: a
+    /// batch of 32 such rows would lock tens of thousands of messages for seconds, while
+    /// single-status rows (~500 bytes) still fill a batch by count.
+    pub batch_bytes: usize,
     /// `WEBHOOK_PROCESS_LEASE` (60s): a claimed row not finished by then is due again (its
     /// processor died).
     pub lease: Duration,
@@ -77,6 +82,7 @@ impl ProcessorSettings {
         let settings = Self {
             concurrency: env.parse_or("WEBHOOK_PROCESS_CONCURRENCY", defaults.concurrency)?,
             batch: env.parse_or("WEBHOOK_PROCESS_BATCH", defaults.batch)?,
+            batch_bytes: env.parse_or("WEBHOOK_PROCESS_BATCH_BYTES", defaults.batch_bytes)?,
             lease: env.duration_or("WEBHOOK_PROCESS_LEASE", defaults.lease)?,
             max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", defaults.max_attempts)?,
             retry_base: env.duration_or("WEBHOOK_RETRY_BASE", defaults.retry_base)?,
@@ -98,6 +104,7 @@ impl Default for ProcessorSettings {
         Self {
             concurrency: 4,
             batch: 32,
+            batch_bytes: 1024 * 1024,
             lease: Duration::from_secs(60),
             max_attempts: 8,
             retry_base: Duration::from_secs(2),

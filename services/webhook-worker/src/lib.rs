@@ -19,7 +19,6 @@ use kloyst_http::service::{BoxError, Service, Stores};
 use kloyst_inbox::{InboxNotifier, InboxProcessor, InboxWriter, IntakeSettings, ProcessorSettings};
 use kloyst_messaging::InboundSettings;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use processing::WebhookProcessing;
@@ -112,17 +111,16 @@ impl Service for WebhookWorker {
             self.intake.clone(),
             Some(notifier.clone()),
         );
-        let statuses_stored = Arc::new(Notify::new());
-        let applier = StatusApplier::new(
+        let applier = Arc::new(StatusApplier::new(
             stores.pg.clone(),
             Pricing::new(stores.pg.clone()),
             self.status_applier.clone(),
-        );
+        ));
         let processor = InboxProcessor::new(
             stores.pg.clone(),
             WebhookProcessing {
                 inbound: self.inbound.clone(),
-                statuses_stored: statuses_stored.clone(),
+                applier: applier.clone(),
             },
             Some(notifier.clone()),
             self.processor.clone(),
@@ -150,7 +148,7 @@ impl Service for WebhookWorker {
             async {
                 // An intake-only copy (WEBHOOK_PROCESS_CONCURRENCY=0) applies nothing either.
                 if self.processor.concurrency > 0 {
-                    applier.run(statuses_stored, shutdown.clone()).await;
+                    applier.run(shutdown.clone()).await;
                 }
             },
         );

@@ -16,7 +16,7 @@ pub const NO_MESSAGE: &str = "no message with this wamid";
 pub const NOT_OUTBOUND: &str = "the wamid is not an outbound message";
 
 /// First park backoff; doubles per attempt up to [`PARK_BACKOFF_MAX`].
-const PARK_BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub(crate) const PARK_BACKOFF_BASE: Duration = Duration::from_secs(1);
 const PARK_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// One claimed `message_status_events` row.

@@ -7,6 +7,7 @@
 mod accounting;
 mod books;
 mod charges;
+mod inline;
 mod order;
 mod parking;
 mod race;

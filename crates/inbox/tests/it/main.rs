@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -55,6 +57,8 @@ async fn concurrent_webhooks_are_stored_once_each_and_duplicates_recognised() {
 struct Recorder;
 
 impl InboxHandler for Recorder {
+    type Deferred = ();
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
@@ -72,9 +76,11 @@ impl InboxHandler for Recorder {
         if body.contains("retry") {
             return Err(HandlerFailure::retry("not yet"));
         }
-        Ok(Processed {
-            event_type: Some("test".into()),
-        })
+        Ok(Processed::done(Some("test".into())))
+    }
+
+    async fn finish(&self, _: &mut PgConnection, _: Vec<()>) -> Result<(), HandlerFailure> {
+        Ok(())
     }
 }
 
@@ -136,4 +142,121 @@ async fn a_failing_row_is_rolled_back_alone_and_the_rest_of_its_batch_commits() 
     );
     // The failed row is not due before its backoff: nothing more to claim now.
     assert_eq!(processor.run_once().await.unwrap(), 0);
+}
+
+/// Leaves each row's body for the end of its batch, and writes the batch's bodies there in one
+/// statement, failing the whole statement when one of them is poisoned.
+struct Deferring {
+    finishes: Arc<AtomicUsize>,
+}
+
+impl InboxHandler for Deferring {
+    type Deferred = String;
+
+    async fn handle(
+        &self,
+        _: &mut PgConnection,
+        row: &ClaimedRow,
+    ) -> Result<Processed<String>, HandlerFailure> {
+        Ok(Processed {
+            event_type: None,
+            deferred: Some(String::from_utf8_lossy(&row.raw_body).into_owned()),
+        })
+    }
+
+    async fn finish(
+        &self,
+        conn: &mut PgConnection,
+        bodies: Vec<String>,
+    ) -> Result<(), HandlerFailure> {
+        self.finishes.fetch_add(1, Ordering::SeqCst);
+        sqlx::query("INSERT INTO handled (body) SELECT unnest($1::text[])")
+            .bind(&bodies)
+            .execute(&mut *conn)
+            .await?;
+        if bodies.iter().any(|b| b.contains("poison")) {
+            return Err(HandlerFailure::retry("poisoned"));
+        }
+        Ok(())
+    }
+}
+
+async fn states_and_handled(pg: &sqlx::PgPool) -> (Vec<(String, String)>, Vec<String>) {
+    let states = sqlx::query_as(
+        "SELECT convert_from(raw_body, 'UTF8'), state FROM webhook_inbox ORDER BY id",
+    )
+    .fetch_all(pg)
+    .await
+    .unwrap();
+    let handled = sqlx::query_scalar("SELECT body FROM handled ORDER BY body")
+        .fetch_all(pg)
+        .await
+        .unwrap();
+    (states, handled)
+}
+
+#[tokio::test]
+async fn deferred_work_runs_once_per_batch_and_a_failing_batch_is_retried_row_by_row() {
+    let stores = TestStores::new().await;
+    sqlx::raw_sql("CREATE TABLE handled (body text NOT NULL)")
+        .execute(&stores.pg)
+        .await
+        .unwrap();
+    let (writer, task) = InboxWriter::start(stores.pg.clone(), IntakeSettings::default(), None);
+    let finishes = Arc::new(AtomicUsize::new(0));
+    let settings = ProcessorSettings {
+        concurrency: 1,
+        batch: 32,
+        retry_base: Duration::from_secs(60),
+        retry_max: Duration::from_secs(60),
+        ..ProcessorSettings::default()
+    };
+    let processor = InboxProcessor::new(
+        stores.pg.clone(),
+        Deferring {
+            finishes: finishes.clone(),
+        },
+        None,
+        settings,
+    );
+
+    for body in ["a 1", "a 2", "a 3"] {
+        writer.store(webhook(body)).await.unwrap();
+    }
+    assert_eq!(processor.run_once().await.unwrap(), 3);
+    assert_eq!(
+        finishes.load(Ordering::SeqCst),
+        1,
+        "one finish for the batch"
+    );
+    let (states, handled) = states_and_handled(&stores.pg).await;
+    assert!(
+        states.iter().all(|(_, state)| state == "PROCESSED"),
+        "{states:?}"
+    );
+    assert_eq!(handled, ["a 1", "a 2", "a 3"]);
+
+    // A batch whose deferred work fails is rolled back whole, then applied row by row: only
+    // the poisoned row fails, and nothing of the failed attempt is left behind.
+    for body in ["b 1", "b poison 2", "b 3"] {
+        writer.store(webhook(body)).await.unwrap();
+    }
+    assert_eq!(processor.run_once().await.unwrap(), 3);
+    assert_eq!(
+        finishes.load(Ordering::SeqCst),
+        1 + 1 + 3,
+        "the batch, then each row"
+    );
+    let (states, handled) = states_and_handled(&stores.pg).await;
+    assert_eq!(
+        states[3..],
+        [
+            ("b 1".to_owned(), "PROCESSED".to_owned()),
+            ("b poison 2".to_owned(), "FAILED".to_owned()),
+            ("b 3".to_owned(), "PROCESSED".to_owned()),
+        ]
+    );
+    assert_eq!(handled, ["a 1", "a 2", "a 3", "b 1", "b 3"]);
+    drop(writer);
+    task.await.unwrap();
 }
