@@ -1,6 +1,7 @@
 //! The identity issue's figures:
-//! - `GET /v1/vendor/me` throughput and latency under wrk (authenticated, RLS transaction,
-//!   one query), against the release api-gateway;
+//! - `GET /v1/vendor/me` throughput and latency under wrk (authenticated; the session check,
+//!   RLS and the query in one message, `kloyst_db::read_as_user`), against the release
+//!   api-gateway;
 //! - the auth overhead alone: `Identity::verify_access_token` (the JWT check) plus opening
 //!   and committing the tenant transaction with the session check (`begin_as_user`:
 //!   user still active, `SET LOCAL ROLE`, `app.vendor_id`, one round trip), timed per call from 1 task (the latency it adds) and from 16

@@ -5,7 +5,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-async fn vendor_with_contacts(pg: &PgPool, name: &str, mobiles: &[&str]) -> VendorId {
+pub(crate) async fn vendor_with_contacts(pg: &PgPool, name: &str, mobiles: &[&str]) -> VendorId {
     let id: Uuid = sqlx::query_scalar("INSERT INTO vendors (name) VALUES ($1) RETURNING id")
         .bind(name)
         .fetch_one(pg)
@@ -123,7 +123,7 @@ async fn migrations_are_idempotent() {
     kloyst_db::migrate(&stores.pg).await.unwrap();
 }
 
-async fn active_user(pg: &PgPool, vendor: VendorId, role: &str) -> UserId {
+pub(crate) async fn active_user(pg: &PgPool, vendor: VendorId, role: &str) -> UserId {
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO users (vendor_id, email, password_hash, name, role, status) \
          VALUES ($1, $2, 'x', 'Someone', $3, 'ACTIVE') RETURNING id",

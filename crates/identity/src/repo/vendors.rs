@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use kloyst_core::VendorId;
+use kloyst_db::{PgPool, ReadSql};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::model::{BillingAddress, PlanType, VendorProfile};
+use crate::model::{BillingAddress, PlanType, Principal, VendorProfile};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct VendorRow {
@@ -90,6 +91,24 @@ pub(crate) async fn get(
     .bind(vendor.as_uuid())
     .fetch_optional(conn)
     .await
+}
+
+/// [`get`] for a request of `who`, as a one-message tenant read: the session check, RLS and
+/// the query in one round trip (`kloyst_db::read_as_user`). A session that no longer holds
+/// fails with an error for which `kloyst_db::is_session_revoked` is true.
+pub(crate) async fn get_as_user(
+    pg: &PgPool,
+    who: &Principal,
+) -> Result<Option<VendorRow>, sqlx::Error> {
+    let read = ReadSql::new(concat!(
+        "SELECT ",
+        vendor_columns!(),
+        " FROM vendors WHERE id = "
+    ))
+    .push_id(who.vendor_id.as_uuid());
+    let rows =
+        kloyst_db::read_as_user(pg, who.vendor_id, who.user_id, who.role.as_str(), &read).await?;
+    Ok(rows.into_iter().next())
 }
 
 /// The validated, normalised changes of a profile update; `None` = unchanged.

@@ -13,11 +13,10 @@ use crate::repo::vendors::{self, ProfileChanges, VendorRow};
 use crate::validate::{self, Fields, Rule};
 
 impl Identity {
-    /// Any role may read its vendor's profile.
+    /// Any role may read its vendor's profile. One statement, so one round trip: the session
+    /// check (a revoked session is `TokenInvalid`, 401), RLS and the read in one message.
     pub async fn vendor_profile(&self, who: &Principal) -> Result<VendorProfile, IdentityError> {
-        let mut tx = begin_for(self.pg(), who).await?;
-        let row = vendors::get(&mut tx, who.vendor_id).await?;
-        kloyst_db::end_read_only(tx);
+        let row = vendors::get_as_user(self.pg(), who).await?;
         profile(row.ok_or(IdentityError::NotFound("vendor"))?)
     }
 

@@ -373,6 +373,9 @@ async fn disabling_a_user_ends_their_sessions_and_logins() {
         .await
         .unwrap_err();
     assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
+    // The one-message read of the profile checks the session too.
+    let err = identity.vendor_profile(&staff).await.unwrap_err();
+    assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
     let err = identity
         .refresh(
             RefreshInput {
@@ -437,6 +440,8 @@ async fn a_role_change_refuses_older_access_tokens_until_refresh() {
         .authenticate(&tokens.access_token)
         .await
         .unwrap_err();
+    assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
+    let err = identity.vendor_profile(&staff).await.unwrap_err();
     assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
     let fresh = identity
         .refresh(
