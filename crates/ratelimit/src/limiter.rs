@@ -2,9 +2,10 @@
 //! api-gateway copies see one bucket and one clock (Redis's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{RedisError, Script};
 use kloyst_db::redis::RedisPool;
 
@@ -32,10 +33,40 @@ pub enum RateLimitError {
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    pool: RedisPool,
+    connection: SharedConnection,
     prefix: Arc<str>,
     timeout: Duration,
     last_warning: Arc<AtomicU64>,
+}
+
+/// One multiplexed Redis connection shared by every check (concurrent checks are pipelined
+/// on it), taken from the pool once and dropped after any failure so the next check takes a
+/// fresh one: a Redis restart heals itself. The pool checks a connection with a PING each
+/// time it hands one out, a second round trip per request that a check in front of every
+/// request should not pay.
+#[derive(Clone)]
+struct SharedConnection {
+    pool: RedisPool,
+    current: Arc<Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl SharedConnection {
+    async fn get(&self) -> Result<MultiplexedConnection, RateLimitError> {
+        if let Some(connection) = self.current.lock().ok().and_then(|c| c.clone()) {
+            return Ok(connection);
+        }
+        let connection = deadpool_redis::Connection::take(self.pool.get().await?);
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(connection.clone());
+        }
+        Ok(connection)
+    }
+
+    fn discard(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = None;
+        }
+    }
 }
 
 impl RateLimiter {
@@ -43,7 +74,10 @@ impl RateLimiter {
     /// `{prefix}:rl:{scope}:{key}`.
     pub fn new(pool: RedisPool, key_prefix: impl Into<String>) -> Self {
         Self {
-            pool,
+            connection: SharedConnection {
+                pool,
+                current: Arc::new(Mutex::new(None)),
+            },
             prefix: Arc::from(key_prefix.into()),
             timeout: DEFAULT_TIMEOUT,
             last_warning: Arc::new(AtomicU64::new(0)),
@@ -71,7 +105,7 @@ impl RateLimiter {
     ) -> Result<Decision, RateLimitError> {
         let bucket = self.bucket_key(scope, key);
         let run = async {
-            let mut conn = self.pool.get().await?;
+            let mut conn = self.connection.get().await?;
             let reply: (i64, i64, i64) = GCRA
                 .key(&bucket)
                 .arg(quota.emission_interval_micros())
@@ -82,7 +116,9 @@ impl RateLimiter {
         };
         let reply = tokio::time::timeout(self.timeout, run)
             .await
-            .map_err(|_| RateLimitError::Timeout(self.timeout))??;
+            .map_err(|_| RateLimitError::Timeout(self.timeout))
+            .and_then(|reply| reply)
+            .inspect_err(|_| self.connection.discard())?;
         Ok(Decision::from_reply(quota, reply))
     }
 
