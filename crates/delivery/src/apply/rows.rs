@@ -336,7 +336,7 @@ impl LogUpdates {
         }
         sqlx::query(
             "UPDATE message_logs l \
-                SET status = u.status, status_at = u.status_at, \
+                SET status = u.status, status_at = u.status_at, updated_at = now(), \
                     flags = string_to_array(u.flags, ','), \
                     pricing_category = u.pricing_category, pricing_model = u.pricing_model, \
                     pricing_type = u.pricing_type, billable = u.billable, \

@@ -7,6 +7,7 @@
 mod accounting;
 mod books;
 mod charges;
+mod checks;
 mod inline;
 mod order;
 mod parking;
