@@ -9,7 +9,7 @@
 //! cargo run --release -p bench -- webhooks [--seconds S] [--connections C] [--runs R] [--bodies N] [--process-concurrency P (0 = intake only)]
 //! cargo run --release -p bench -- quote [--contacts N] [--runs R]
 //! cargo run --release -p bench -- campaign [--sizes 10000,100000] [--cap-recipients N] [--cap R] [--runs R] [--launch-recipients N] [--launch-runs R]
-//! cargo run --release -p bench -- delivery [--burst N] [--burst-concurrency C] [--statuses S] [--vendors V] [--posters P] [--process-concurrency K] [--runs R]
+//! cargo run --release -p bench -- delivery [--burst N] [--burst-concurrency C] [--statuses S] [--vendors V] [--posters P] [--rate STATUSES_PER_S (0 = flood)] [--process-concurrency K] [--runs R]
 //! cargo run --release -p bench -- all
 //! ```
 //! Each scenario prints its figures (median of the runs) and the machine's own reference.
