@@ -1,6 +1,6 @@
 //! The identity issue's figures:
 //! - `GET /v1/vendor/me` throughput and latency under wrk (authenticated; the session check,
-//!   RLS and the query in one message, `kloyst_db::read_as_user`), against the release
+//!   RLS and the query in one prepared call, `app_vendor_profile`), against the release
 //!   api-gateway;
 //! - the auth overhead alone: `Identity::verify_access_token` (the JWT check) plus opening
 //!   and committing the tenant transaction with the session check (`begin_as_user`:

@@ -3,9 +3,7 @@
 mod pg;
 pub mod redis;
 mod tenant;
-mod tenant_read;
 
 pub use pg::{connect, migrate, ping, DbError};
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 pub use tenant::{begin_as_user, begin_tenant, end_read_only, is_session_revoked, TENANT_ROLE};
-pub use tenant_read::{read_as_user, ReadSql};

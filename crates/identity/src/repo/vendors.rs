@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use kloyst_core::VendorId;
-use kloyst_db::{PgPool, ReadSql};
+use kloyst_db::PgPool;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -93,22 +93,24 @@ pub(crate) async fn get(
     .await
 }
 
-/// [`get`] for a request of `who`, as a one-message tenant read: the session check, RLS and
-/// the query in one round trip (`kloyst_db::read_as_user`). A session that no longer holds
-/// fails with an error for which `kloyst_db::is_session_revoked` is true.
+/// [`get`] for a request of `who` in one prepared round trip: `app_vendor_profile` (migration
+/// 23) checks the session, sets the tenant settings and reads, in the call's implicit
+/// transaction. A session that no longer holds fails with an error for which
+/// `kloyst_db::is_session_revoked` is true.
 pub(crate) async fn get_as_user(
     pg: &PgPool,
     who: &Principal,
 ) -> Result<Option<VendorRow>, sqlx::Error> {
-    let read = ReadSql::new(concat!(
+    sqlx::query_as(concat!(
         "SELECT ",
         vendor_columns!(),
-        " FROM vendors WHERE id = "
+        " FROM app_vendor_profile($1, $2, $3)"
     ))
-    .push_id(who.vendor_id.as_uuid());
-    let rows =
-        kloyst_db::read_as_user(pg, who.vendor_id, who.user_id, who.role.as_str(), &read).await?;
-    Ok(rows.into_iter().next())
+    .bind(who.vendor_id.as_uuid())
+    .bind(who.user_id.as_uuid())
+    .bind(who.role.as_str())
+    .fetch_optional(pg)
+    .await
 }
 
 /// The validated, normalised changes of a profile update; `None` = unchanged.

@@ -373,7 +373,7 @@ async fn disabling_a_user_ends_their_sessions_and_logins() {
         .await
         .unwrap_err();
     assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
-    // The one-message read of the profile checks the session too.
+    // The one-call read of the profile checks the session too.
     let err = identity.vendor_profile(&staff).await.unwrap_err();
     assert!(matches!(err, IdentityError::TokenInvalid), "{err:?}");
     let err = identity
