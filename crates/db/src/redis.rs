@@ -1,7 +1,9 @@
 //! The Redis pool.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::AsyncConnectionConfig;
 use deadpool_redis::{Manager, Pool, Runtime};
 use kloyst_config::sections::RedisSettings;
@@ -56,4 +58,43 @@ pub async fn ping(pool: &Pool, timeout: Duration) -> Result<(), RedisError> {
         .await
         .map_err(|_| RedisError::Timeout(timeout))??;
     Ok(())
+}
+
+/// One multiplexed connection shared by every caller (concurrent commands are pipelined on
+/// it), for work done on every request. The pool checks a connection with a PING each time
+/// it hands one out: a second round trip per command. Taken from the pool once; after a
+/// failure the caller [`SharedConnection::discard`]s it and the next call takes a fresh one,
+/// so a Redis restart heals itself.
+#[derive(Clone)]
+pub struct SharedConnection {
+    pool: Pool,
+    current: Arc<Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl SharedConnection {
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            current: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub async fn get(&self) -> Result<MultiplexedConnection, deadpool_redis::PoolError> {
+        if let Some(connection) = self.current.lock().ok().and_then(|c| c.clone()) {
+            return Ok(connection);
+        }
+        let connection = deadpool_redis::Connection::take(self.pool.get().await?);
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(connection.clone());
+        }
+        Ok(connection)
+    }
+
+    /// Drops the connection after a failure: the next [`SharedConnection::get`] takes a fresh
+    /// one from the pool.
+    pub fn discard(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = None;
+        }
+    }
 }

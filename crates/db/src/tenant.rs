@@ -47,33 +47,20 @@ pub async fn begin_as_user(
     user: UserId,
     role: &'static str,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    // The check first: if it fails, the message's implicit transaction is rolled back and
-    // the connection goes back to the pool idle (sqlx does not roll back a BEGIN statement
-    // that failed, so a failure after BEGIN would pool a connection in an aborted block).
-    let statement = format!(
-        "{}; {}",
-        session_check(vendor, user, role)?,
-        begin_statement(vendor)
-    );
-    pool.begin_with(statement).await
-}
-
-/// `SELECT app_assert_session(…)`: the statement that refuses a session that no longer holds
-/// (SQLSTATE 28000, see [`is_session_revoked`]).
-pub(crate) fn session_check(
-    vendor: VendorId,
-    user: UserId,
-    role: &'static str,
-) -> Result<String, sqlx::Error> {
     // Roles are our own constants ("ADMIN", "STAFF"); anything else must not reach the SQL text.
     if role.is_empty() || !role.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         return Err(sqlx::Error::Protocol(format!("not a role name: {role:?}")));
     }
-    Ok(format!(
-        "SELECT app_assert_session('{}', '{}', '{role}')",
+    // The check first: if it fails, the message's implicit transaction is rolled back and
+    // the connection goes back to the pool idle (sqlx does not roll back a BEGIN statement
+    // that failed, so a failure after BEGIN would pool a connection in an aborted block).
+    let statement = format!(
+        "SELECT app_assert_session('{}', '{}', '{role}'); {}",
         vendor.as_uuid(),
-        user.as_uuid()
-    ))
+        user.as_uuid(),
+        begin_statement(vendor)
+    );
+    pool.begin_with(statement).await
 }
 
 /// Ends a transaction that only read. Nothing to keep, so it is rolled back rather than

@@ -118,6 +118,14 @@ pub trait InboxHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerFailure>> + Send;
 }
 
+/// What became of one row of a batch that did not fail.
+enum RowOutcome<D> {
+    /// Applied, with the work it leaves for the end of the batch.
+    Applied(Option<D>),
+    /// Its lease ran out and another processor took it: not applied here.
+    LeaseLost,
+}
+
 /// The rows of a batch that applied, and those that failed alone.
 type BatchOutcome<'r> = (Vec<&'r ClaimedRow>, Vec<(&'r ClaimedRow, HandlerFailure)>);
 
@@ -259,11 +267,11 @@ impl<H: InboxHandler> InboxProcessor<H> {
         let mut deferred = Vec::new();
         for row in rows {
             match self.apply(&mut tx, row).await {
-                Ok(Some(work)) => {
+                Ok(RowOutcome::Applied(work)) => {
                     applied.push(row);
                     deferred.extend(work);
                 }
-                Ok(None) => {}
+                Ok(RowOutcome::LeaseLost) => {}
                 Err(failure) => failures.push((row, failure)),
             }
         }
@@ -282,15 +290,13 @@ impl<H: InboxHandler> InboxProcessor<H> {
         Ok((applied, failures))
     }
 
-    /// The handler and the PROCESSED mark, under a savepoint of the batch's transaction: the
-    /// row's deferred work when applied, None when the row's lease ran out and another
-    /// processor took it (not applied here).
+    /// The handler and the PROCESSED mark, under a savepoint of the batch's transaction.
     #[tracing::instrument(name = "inbox.process", skip_all, fields(inbox_id = row.id, source = %row.source, attempt = row.attempts))]
     async fn apply(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
         row: &ClaimedRow,
-    ) -> Result<Option<Option<H::Deferred>>, HandlerFailure> {
+    ) -> Result<RowOutcome<H::Deferred>, HandlerFailure> {
         let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
         let outcome = match self.handler.handle(&mut savepoint, row).await {
             Ok(processed) => repo::mark_processed(
@@ -300,22 +306,25 @@ impl<H: InboxHandler> InboxProcessor<H> {
                 processed.event_type.as_deref(),
             )
             .await
-            .map(|marked| marked.then_some(processed.deferred))
+            .map(|marked| match marked {
+                true => RowOutcome::Applied(processed.deferred),
+                false => RowOutcome::LeaseLost,
+            })
             .map_err(HandlerFailure::from),
             Err(failure) => Err(failure),
         };
         match outcome {
-            Ok(Some(deferred)) => {
+            Ok(RowOutcome::Applied(deferred)) => {
                 savepoint.commit().await?;
-                Ok(Some(deferred))
+                Ok(RowOutcome::Applied(deferred))
             }
-            Ok(None) => {
+            Ok(RowOutcome::LeaseLost) => {
                 tracing::warn!(
                     inbox_id = row.id,
                     "inbox row lost its lease; not applied here"
                 );
                 savepoint.rollback().await?;
-                Ok(None)
+                Ok(RowOutcome::LeaseLost)
             }
             Err(failure) => {
                 savepoint.rollback().await?;

@@ -2,12 +2,11 @@
 //! api-gateway copies see one bucket and one clock (Redis's).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{RedisError, Script};
-use kloyst_db::redis::RedisPool;
+use kloyst_db::redis::{RedisPool, SharedConnection};
 
 use crate::decision::Decision;
 use crate::quota::Quota;
@@ -39,45 +38,13 @@ pub struct RateLimiter {
     last_warning: Arc<AtomicU64>,
 }
 
-/// One multiplexed Redis connection shared by every check (concurrent checks are pipelined
-/// on it), taken from the pool once and dropped after any failure so the next check takes a
-/// fresh one: a Redis restart heals itself. The pool checks a connection with a PING each
-/// time it hands one out, a second round trip per request that a check in front of every
-/// request should not pay.
-#[derive(Clone)]
-struct SharedConnection {
-    pool: RedisPool,
-    current: Arc<Mutex<Option<MultiplexedConnection>>>,
-}
-
-impl SharedConnection {
-    async fn get(&self) -> Result<MultiplexedConnection, RateLimitError> {
-        if let Some(connection) = self.current.lock().ok().and_then(|c| c.clone()) {
-            return Ok(connection);
-        }
-        let connection = deadpool_redis::Connection::take(self.pool.get().await?);
-        if let Ok(mut current) = self.current.lock() {
-            *current = Some(connection.clone());
-        }
-        Ok(connection)
-    }
-
-    fn discard(&self) {
-        if let Ok(mut current) = self.current.lock() {
-            *current = None;
-        }
-    }
-}
-
 impl RateLimiter {
     /// `key_prefix` is the deployment's `REDIS_KEY_PREFIX`; keys are
     /// `{prefix}:rl:{scope}:{key}`.
     pub fn new(pool: RedisPool, key_prefix: impl Into<String>) -> Self {
         Self {
-            connection: SharedConnection {
-                pool,
-                current: Arc::new(Mutex::new(None)),
-            },
+            // A check runs in front of every request: no pool checkout (and its PING) each.
+            connection: SharedConnection::new(pool),
             prefix: Arc::from(key_prefix.into()),
             timeout: DEFAULT_TIMEOUT,
             last_warning: Arc::new(AtomicU64::new(0)),

@@ -9,7 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::tenant::{active_user, vendor_with_contacts};
+use crate::tenant::{active_user, disable, vendor_with_contacts};
 
 async fn one_connection(stores: &TestStores) -> PgPool {
     PgPoolOptions::new()
@@ -87,12 +87,7 @@ async fn a_revoked_session_is_refused_by_the_profile_read() {
         );
     }
 
-    active_user(&pool, a, "ADMIN").await; // a vendor keeps one active ADMIN
-    sqlx::query("UPDATE users SET status = 'DISABLED', disabled_at = now() WHERE id = $1")
-        .bind(admin.as_uuid())
-        .execute(&pool)
-        .await
-        .unwrap();
+    disable(&pool, a, admin).await;
     let error = profile(&pool, a, admin, "ADMIN").await.unwrap_err();
     assert!(is_session_revoked(&error), "{error}");
 }

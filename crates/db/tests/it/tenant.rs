@@ -123,6 +123,16 @@ async fn migrations_are_idempotent() {
     kloyst_db::migrate(&stores.pg).await.unwrap();
 }
 
+/// Disables `user` (another ADMIN first: a vendor keeps one active ADMIN).
+pub(crate) async fn disable(pg: &PgPool, vendor: VendorId, user: UserId) {
+    active_user(pg, vendor, "ADMIN").await;
+    sqlx::query("UPDATE users SET status = 'DISABLED', disabled_at = now() WHERE id = $1")
+        .bind(user.as_uuid())
+        .execute(pg)
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn active_user(pg: &PgPool, vendor: VendorId, role: &str) -> UserId {
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO users (vendor_id, email, password_hash, name, role, status) \
@@ -174,12 +184,7 @@ async fn a_session_is_checked_as_its_transaction_begins() {
         assert_eq!(one, 1);
     }
 
-    active_user(&pool, a, "ADMIN").await; // a vendor keeps one active ADMIN
-    sqlx::query("UPDATE users SET status = 'DISABLED', disabled_at = now() WHERE id = $1")
-        .bind(admin.as_uuid())
-        .execute(&pool)
-        .await
-        .unwrap();
+    disable(&pool, a, admin).await;
     let error = begin_as_user(&pool, a, admin, "ADMIN").await.unwrap_err();
     assert!(is_session_revoked(&error), "{error}");
     // A role name that is not ours never reaches the SQL text.

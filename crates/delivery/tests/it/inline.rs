@@ -154,10 +154,7 @@ async fn a_batch_is_stored_applied_and_charged_once_and_what_has_no_log_is_parke
             Some("IN"),
         )
         .await;
-    sqlx::query("UPDATE message_status_events SET next_attempt_at = now() WHERE wa_message_id = 'wamid.early'")
-        .execute(world.pg())
-        .await
-        .unwrap();
+    world.make_parked_due().await;
     let drained = world.drain(&applier).await;
     assert_eq!((drained.applied, drained.charged), (1, 1));
     assert_eq!(world.log("wamid.early").await.status, "DELIVERED");

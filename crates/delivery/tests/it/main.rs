@@ -201,6 +201,17 @@ impl World {
         stored.new
     }
 
+    /// The parked statuses' backoff has passed: due now.
+    pub async fn make_parked_due(&self) {
+        sqlx::query(
+            "UPDATE message_status_events SET next_attempt_at = now() - interval '1 second' \
+              WHERE next_attempt_at IS NOT NULL",
+        )
+        .execute(self.pg())
+        .await
+        .unwrap();
+    }
+
     /// Applies until nothing is due.
     pub async fn drain(&self, applier: &StatusApplier) -> ApplyReport {
         let mut total = ApplyReport::default();

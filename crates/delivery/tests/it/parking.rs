@@ -58,10 +58,7 @@ async fn a_status_before_its_log_is_parked_then_applied_and_charged() {
             Some("IN"),
         )
         .await;
-    sqlx::query("UPDATE message_status_events SET next_attempt_at = now() - interval '1 second'")
-        .execute(world.pg())
-        .await
-        .unwrap();
+    world.make_parked_due().await;
     let report = applier.apply_batch().await.unwrap();
     assert_eq!((report.applied, report.parked, report.charged), (1, 0, 1));
     assert!(event(&world, "wamid.early").await.applied);

@@ -13,8 +13,8 @@ use crate::repo::vendors::{self, ProfileChanges, VendorRow};
 use crate::validate::{self, Fields, Rule};
 
 impl Identity {
-    /// Any role may read its vendor's profile. One statement, so one round trip: the session
-    /// check (a revoked session is `TokenInvalid`, 401), RLS and the read in one message.
+    /// Any role may read its vendor's profile, in one round trip: the session check (a revoked
+    /// session is `TokenInvalid`, 401), RLS and the read in one call.
     pub async fn vendor_profile(&self, who: &Principal) -> Result<VendorProfile, IdentityError> {
         let row = vendors::get_as_user(self.pg(), who).await?;
         profile(row.ok_or(IdentityError::NotFound("vendor"))?)
